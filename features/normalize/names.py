@@ -1,0 +1,301 @@
+"""Comparison keys for kanji and kana names.
+
+Departments write the same person differently: the registry keeps the registered 旧字体
+(髙橋, 渡邊), schools type the common form (高橋, 渡辺), vendor systems store 外字 in the
+private-use area, and kana may be hiragana, katakana or half-width. These functions produce a
+key under which those spellings compare equal, and report what they could not resolve.
+
+Folds deliberately not in data/kanji_variants.csv, because each form is a distinct and common
+given-name choice (parents pick one on purpose) or the characters are unrelated words:
+龍/竜, 凜/凛, 遙/遥, 埼/崎 (埼玉 is not 崎), 籐/藤 (籐 is rattan), 嶺/峰.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import unicodedata
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Final
+
+import jaconv
+
+__all__ = [
+    "UNKNOWN_CHAR",
+    "NormalizedName",
+    "kana_display",
+    "kanji_variant_table",
+    "load_gaiji_map",
+    "normalize_kana_name",
+    "normalize_kanji_name",
+    "split_full_name",
+]
+
+# ASCII, not U+FF1F: keys are compared byte-wise and NFKC would turn ？ into ? anyway.
+UNKNOWN_CHAR: Final = "?"
+
+_GETA_MARK: Final = "〓"  # typed where a character could not be represented
+_REPLACEMENT_CHAR: Final = "\ufffd"  # what a CP932 decode with errors="replace" leaves behind
+_MIDDLE_DOTS: Final = frozenset("・·")  # NFKC has already folded ･ into ・
+_VARIANT_TABLE_COLUMNS: Final = ("variant", "canonical", "note")
+_GAIJI_MAP_COLUMNS: Final = ("codepoint", "replacement", "note")
+_CODEPOINT_RE: Final = re.compile(r"U\+([0-9A-Fa-f]{4,6})")
+# ヶ and ヵ in kanji names (一ヶ谷, 八ヵ代) are typographic variants of ケ and カ.
+_KANJI_FIELD_KANA_FOLDS: Final = {"ヶ": "ケ", "ヵ": "カ"}
+
+_SMALL_KANA: Final = str.maketrans(
+    "ァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ",
+    "アイウエオツヤユヨワカケクシストヌハヒフヘホムラリルレロ",
+)
+# Hyphen-like characters people type for the long-vowel mark; NFKC has already mapped
+# full-width －, ｰ and the small hyphen to - or ー.
+_LONG_VOWEL_LOOKALIKES: Final = frozenset("-‐‑‒–—―−ｰ")
+# Spacing (non-combining) sound marks: NFKC turns ゛ into " " + U+3099, which would leave a
+# space inside the kana, so they become the combining marks before NFKC composes them.
+_SPACING_SOUND_MARKS: Final = str.maketrans({"゛": "\u3099", "゜": "\u309a"})
+_WHITESPACE_RE: Final = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class NormalizedName:
+    """A kanji name cleaned for display and reduced to a comparison key.
+
+    `key` has no spaces, folded variants and width, no variation selectors, upper-case Latin
+    letters, and UNKNOWN_CHAR for each unresolved 外字; `unmapped_gaiji` lists those characters
+    (distinct, in order of first appearance) so a caller can extend the municipality's map.
+    """
+
+    display: str
+    key: str
+    unmapped_gaiji: tuple[str, ...] = ()
+
+
+def _is_private_use(ch: str) -> bool:
+    code = ord(ch)
+    return 0xE000 <= code <= 0xF8FF or 0xF0000 <= code <= 0x10FFFD
+
+
+def _is_unknown_char(ch: str) -> bool:
+    return _is_private_use(ch) or ch in (_GETA_MARK, _REPLACEMENT_CHAR)
+
+
+def _is_variation_selector(ch: str) -> bool:
+    code = ord(ch)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+
+
+def _is_compatibility_ideograph(ch: str) -> bool:
+    code = ord(ch)
+    return 0xF900 <= code <= 0xFAFF or 0x2F800 <= code <= 0x2FA1F
+
+
+@lru_cache(maxsize=1)
+def kanji_variant_table() -> Mapping[str, str]:
+    """The shipped variant -> canonical kanji folds (data/kanji_variants.csv), read once."""
+    source = resources.files("features.normalize") / "data" / "kanji_variants.csv"
+    reader = csv.reader(source.read_text(encoding="utf-8").splitlines())
+    header = next(reader, None)
+    if header is None or tuple(header) != _VARIANT_TABLE_COLUMNS:
+        raise ValueError("kanji_variants.csv: header must be variant,canonical,note")
+    table: dict[str, str] = {}
+    for line_number, row in enumerate(reader, start=2):
+        if len(row) != len(_VARIANT_TABLE_COLUMNS):
+            raise ValueError(f"kanji_variants.csv line {line_number}: expected 3 columns")
+        variant, canonical, _note = row
+        if len(variant) != 1 or len(canonical) != 1 or variant == canonical:
+            raise ValueError(f"kanji_variants.csv line {line_number}: bad fold")
+        if variant in table:
+            raise ValueError(f"kanji_variants.csv line {line_number}: duplicate variant")
+        table[variant] = canonical
+    # A chain (a -> b, b -> c) would make the key depend on how often it is normalised.
+    if not table.keys().isdisjoint(table.values()):
+        raise ValueError("kanji_variants.csv: a canonical form is itself listed as a variant")
+    return MappingProxyType(table)
+
+
+def _nfkc_keeping_compatibility_ideographs(text: str) -> str:
+    """NFKC, except that CJK compatibility ideographs (神 U+FA19, 﨑) keep the registered glyph.
+
+    Whole runs are normalised together so that a kana followed by a separate sound mark still
+    composes (ｶﾞ -> ガ).
+    """
+    parts: list[str] = []
+    run_start = 0
+    for index, ch in enumerate(text):
+        if _is_compatibility_ideograph(ch):
+            parts.append(unicodedata.normalize("NFKC", text[run_start:index]))
+            parts.append(ch)
+            run_start = index + 1
+    parts.append(unicodedata.normalize("NFKC", text[run_start:]))
+    return "".join(parts)
+
+
+def _drop_invisible(text: str) -> str:
+    """Remove control and format characters (zero-width spaces, BOMs) but keep whitespace."""
+    return "".join(
+        ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+
+
+def _collapse_spaces(text: str) -> str:
+    return _WHITESPACE_RE.sub(" ", text).strip()
+
+
+def _fold_kanji_char(ch: str, variants: Mapping[str, str]) -> str:
+    ch = _KANJI_FIELD_KANA_FOLDS.get(ch, ch)
+    ch = variants.get(ch, ch)
+    return ch.upper() if ch.isascii() else ch
+
+
+def normalize_kanji_name(text: str, gaiji_map: Mapping[str, str] | None = None) -> NormalizedName:
+    """Clean a kanji name field and build its comparison key.
+
+    `gaiji_map` (see load_gaiji_map) replaces the municipality's private-use characters first,
+    so a replacement that is itself an old form is folded like any other character. Private-use
+    characters it does not cover, 〓 and U+FFFD stay in `display`, become UNKNOWN_CHAR in
+    `key` and are listed in `unmapped_gaiji`: an unreadable character must never vanish,
+    or 髙〓 and 髙 would look identical. Raises ValueError for an empty name.
+    """
+    mapped = "".join(gaiji_map.get(ch, ch) for ch in text) if gaiji_map else text
+    display = _collapse_spaces(_nfkc_keeping_compatibility_ideographs(_drop_invisible(mapped)))
+
+    variants = kanji_variant_table()
+    key_chars: list[str] = []
+    unmapped: dict[str, None] = {}
+    for ch in unicodedata.normalize("NFKC", display):
+        if ch.isspace() or ch in _MIDDLE_DOTS or _is_variation_selector(ch):
+            continue
+        if _is_unknown_char(ch):
+            unmapped[ch] = None
+            key_chars.append(UNKNOWN_CHAR)
+        else:
+            key_chars.append(_fold_kanji_char(ch, variants))
+    if not key_chars:
+        raise ValueError("empty name")
+    return NormalizedName(display=display, key="".join(key_chars), unmapped_gaiji=tuple(unmapped))
+
+
+def _kana_base(text: str) -> str:
+    """Width, script and long-vowel folding shared by the kana key and the kana display."""
+    text = _drop_invisible(text).translate(_SPACING_SOUND_MARKS)
+    text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
+    text = jaconv.hira2kata(unicodedata.normalize("NFKC", text))
+    chars: list[str] = []
+    for ch in text:
+        if ch in _LONG_VOWEL_LOOKALIKES and chars and _is_katakana_or_long_vowel(chars[-1]):
+            chars.append("ー")
+        else:
+            chars.append(ch)
+    return "".join(chars)
+
+
+def _is_katakana_or_long_vowel(ch: str) -> bool:
+    # After hira2kata every kana is katakana; U+30A1..U+30FA are the letters, U+30FC is ー.
+    return "\u30a1" <= ch <= "\u30fa" or ch == "ー"
+
+
+def kana_display(text: str) -> str:
+    """Readable katakana form of a kana name field, one space between surname and given name.
+
+    Half-width and hiragana become full-width katakana and dash look-alikes become ー, but small
+    kana stay small (キョウコ, not キヨウコ) because this is for people to read.
+    Raises ValueError for an empty name.
+    """
+    display = _collapse_spaces(_kana_base(text))
+    if not display:
+        raise ValueError("empty name")
+    return display
+
+
+def normalize_kana_name(text: str) -> str:
+    """Comparison key for a kana name field.
+
+    NFKC, half-width to full-width, hiragana to katakana, spaces and middle dots removed, small
+    kana made large (キョウコ = キヨウコ, ッ = ツ) and ー ｰ － ‐ unified to ー; ヴ is kept because
+    folding it to ブ would merge different foreign names. Raises ValueError for an empty name.
+    """
+    base = _kana_base(text)
+    kept = "".join(ch for ch in base if not ch.isspace() and ch not in _MIDDLE_DOTS)
+    # Removing a space can put a stray combining mark next to a kana it should compose with.
+    key = unicodedata.normalize("NFC", kept.translate(_SMALL_KANA))
+    key = "".join(ch.upper() if ch.isascii() else ch for ch in key)
+    if not key:
+        raise ValueError("empty name")
+    return key
+
+
+def _is_split_point(text: str, index: int) -> bool:
+    """False inside a character: before a sound mark, combining mark or variation selector."""
+    ch = text[index]
+    return not (unicodedata.combining(ch) or ch in "ﾞﾟ゛゜" or _is_variation_selector(ch))
+
+
+def _fold_for_lookup(text: str) -> str:
+    variants = kanji_variant_table()
+    return "".join(_fold_kanji_char(ch, variants) for ch in unicodedata.normalize("NFKC", text))
+
+
+def split_full_name(text: str, known_surnames: Collection[str]) -> tuple[str, str] | None:
+    """Split a full name into (surname, given name).
+
+    With a separator (half- or full-width space) the first one splits. Without one, the longest
+    prefix found in `known_surnames` is the surname; a prefix also matches when its variant-
+    folded form is known (髙橋太郎 splits on a known 高橋). Returns None when no known surname
+    leaves a non-empty given name. Pass a set: each candidate prefix is a membership test.
+    The parts are returned as written; normalise them afterwards.
+    """
+    stripped = text.strip()
+    parts = stripped.split(maxsplit=1)
+    if len(parts) == 2:
+        return parts[0], _collapse_spaces(parts[1])
+    for end in range(len(stripped) - 1, 0, -1):
+        if not _is_split_point(stripped, end):
+            continue
+        prefix = stripped[:end]
+        if prefix in known_surnames or _fold_for_lookup(prefix) in known_surnames:
+            return prefix, stripped[end:]
+    return None
+
+
+def load_gaiji_map(path: str | os.PathLike[str], encoding: str = "utf-8-sig") -> dict[str, str]:
+    """Read a municipality's 外字 map: CSV `codepoint,replacement,note`, e.g. `U+E001,髙,...`.
+
+    Only private-use code points can be mapped (a standard character needs no map). Blank lines
+    are skipped. Raises ValueError naming the file and line for a missing header, a wrong column
+    count, a malformed or non-private-use code point, an empty or still-unknown replacement, or
+    a code point listed twice.
+    """
+    mapping: dict[str, str] = {}
+    with open(path, encoding=encoding, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(cell.strip() for cell in header) != _GAIJI_MAP_COLUMNS:
+            raise ValueError(
+                f"{os.fspath(path)}: line 1: header must be codepoint,replacement,note"
+            )
+        for row in reader:
+            where = f"{os.fspath(path)}: line {reader.line_num}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(_GAIJI_MAP_COLUMNS):
+                raise ValueError(f"{where}: expected 3 columns, found {len(row)}")
+            raw_codepoint, replacement, _note = (cell.strip() for cell in row)
+            match = _CODEPOINT_RE.fullmatch(raw_codepoint)
+            if match is None:
+                raise ValueError(f"{where}: code point must look like U+E001")
+            code = int(match.group(1), 16)
+            if code > 0x10FFFF or not _is_private_use(chr(code)):
+                raise ValueError(f"{where}: {raw_codepoint} is not a private-use code point")
+            if not replacement:
+                raise ValueError(f"{where}: empty replacement")
+            if any(_is_unknown_char(ch) for ch in replacement):
+                raise ValueError(f"{where}: replacement is itself an unknown character")
+            if chr(code) in mapping:
+                raise ValueError(f"{where}: {raw_codepoint} listed twice")
+            mapping[chr(code)] = replacement
+    return mapping

@@ -1,0 +1,3 @@
+from mimamori.cli import main
+
+main()

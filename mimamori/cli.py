@@ -1,0 +1,124 @@
+"""`mimamori`: one command, a sub-command per stage.
+
+This module is the composition root. Heavy libraries (mlflow, shap, lightgbm, splink) are imported
+inside the commands that need them so that `mimamori --help` answers at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="mimamori",
+    help=(
+        "Mimamori (見守り): find children in latent hardship early from linked municipal data.\n\n"
+        "Stages, in order: synth (synthetic extracts) -> ingest -> link -> features -> train -> "
+        "promote -> score -> serve. `mimamori demo` runs every stage that exists on synthetic data."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    """One clear line on stderr and a non-zero exit, never a traceback for bad input."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Working data folder (default: $MIMAMORI_DATA_DIR or ./var).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def synth(
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Population size: tiny (about 2,000 children, for tests), demo (about 20,000) "
+            "or default (about 100,000, the size of the FY2025 demonstration)."
+        ),
+    ] = "demo",
+    children: Annotated[
+        int | None,
+        typer.Option(
+            help="Override the number of children (aged 0-17 at the last month) of the profile.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+    data_dir: DataDirOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing synthetic population.")
+    ] = False,
+) -> None:
+    """Generate a synthetic population: departmental CSV extracts plus a separate ground truth.
+
+    The extracts (data-dir/extracts/<municipality>/<department>/...) look like what municipal
+    departments hand over: CP932 or UTF-8 CSV, Japanese-era dates, notation variants and 外字.
+    The ground truth (data-dir/ground_truth/) is for evaluation code only.
+    """
+    from synthetic.generator import GenerationError, generate
+    from synthetic.profiles import ProfileError, resolve_profile
+
+    from features.settings import get_settings
+
+    try:
+        resolved = resolve_profile(profile, children=children, seed=seed)
+    except ProfileError as error:
+        raise _fail(str(error)) from None
+    settings = get_settings()
+    root = data_dir or settings.data_dir
+    with _progress() as progress:
+        try:
+            summary = generate(resolved, root, overwrite=force, progress=progress)
+        except GenerationError as error:
+            raise _fail(str(error)) from None
+    _print_table("synthetic population", summary.as_rows())
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from mimamori.progress import RichProgress
+
+    return RichProgress()
+
+
+def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    for item, value in rows:
+        table.add_row(item, value)
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    profile: Annotated[
+        str, typer.Option(help="tiny, demo (about 20,000 children) or default (about 100,000).")
+    ] = "demo",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run every stage that exists so far on a fresh synthetic population.
+
+    Today that is: generate the synthetic extracts. Later stages join as they land.
+    """
+    synth(profile=profile, children=None, seed=seed, data_dir=data_dir, force=True)
+
+
+def main() -> None:
+    app()

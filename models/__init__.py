@@ -1,0 +1,1 @@
+"""The hardship registry, model bundles, explanations and threshold policies."""

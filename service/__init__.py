@@ -1,0 +1,1 @@
+"""The scoring REST API that vendors' child-support systems call."""

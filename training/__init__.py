@@ -1,0 +1,1 @@
+"""Training: one model per hardship type, validated over time, calibrated, audited, registered."""
