@@ -44,7 +44,7 @@ _REPLACEMENT_CHAR: Final = "\ufffd"  # what a CP932 decode with errors="replace"
 _MIDDLE_DOTS: Final = frozenset("・·")  # NFKC has already folded ･ into ・
 _VARIANT_TABLE_COLUMNS: Final = ("variant", "canonical", "note")
 _GAIJI_MAP_COLUMNS: Final = ("codepoint", "replacement", "note")
-_CODEPOINT_RE: Final = re.compile(r"U\+([0-9A-Fa-f]{4,6})")
+_CODEPOINT_RE: Final = re.compile(r"U\+([0-9A-F]{4,6})", re.IGNORECASE)
 # ヶ and ヵ in kanji names (一ヶ谷, 八ヵ代) are typographic variants of ケ and カ.
 _KANJI_FIELD_KANA_FOLDS: Final = {"ヶ": "ケ", "ヵ": "カ"}
 
@@ -181,10 +181,17 @@ def normalize_kanji_name(text: str, gaiji_map: Mapping[str, str] | None = None) 
 
 
 def _kana_base(text: str) -> str:
-    """Width, script and long-vowel folding shared by the kana key and the kana display."""
+    """Width and script folding shared by the kana key and the kana display."""
     text = _drop_invisible(text).translate(_SPACING_SOUND_MARKS)
     text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
-    text = jaconv.hira2kata(unicodedata.normalize("NFKC", text))
+    return jaconv.hira2kata(unicodedata.normalize("NFKC", text))
+
+
+def _unify_long_vowels(text: str) -> str:
+    """A dash right after a kana is a long-vowel mark typed with the wrong key (サト- = サトー).
+
+    Applied after spaces are settled, so the key of the display equals the key of the input.
+    """
     chars: list[str] = []
     for ch in text:
         if ch in _LONG_VOWEL_LOOKALIKES and chars and _is_katakana_or_long_vowel(chars[-1]):
@@ -206,8 +213,8 @@ def kana_display(text: str) -> str:
     kana stay small (キョウコ, not キヨウコ) because this is for people to read.
     Raises ValueError for an empty name.
     """
-    display = _collapse_spaces(_kana_base(text))
-    if not display:
+    display = _unify_long_vowels(_collapse_spaces(_kana_base(text)))
+    if all(ch in _MIDDLE_DOTS or ch.isspace() for ch in display):
         raise ValueError("empty name")
     return display
 
@@ -220,7 +227,9 @@ def normalize_kana_name(text: str) -> str:
     folding it to ブ would merge different foreign names. Raises ValueError for an empty name.
     """
     base = _kana_base(text)
-    kept = "".join(ch for ch in base if not ch.isspace() and ch not in _MIDDLE_DOTS)
+    kept = _unify_long_vowels(
+        "".join(ch for ch in base if not ch.isspace() and ch not in _MIDDLE_DOTS)
+    )
     # Removing a space can put a stray combining mark next to a kana it should compose with.
     key = unicodedata.normalize("NFC", kept.translate(_SMALL_KANA))
     key = "".join(ch.upper() if ch.isascii() else ch for ch in key)
