@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from synthetic.calendar import calendar_month, fiscal_year, month_start
+from synthetic.calendar import SCHOOL_DAYS, calendar_month, fiscal_year, month_start
 from synthetic.notation import (
     GaijiTable,
     apply_gaiji,
@@ -284,15 +284,20 @@ def _name_at(world: World, person_ids: np.ndarray, months: np.ndarray) -> pd.Dat
     people = world.people.set_index("person_id")
     base = people.loc[person_ids, ["surname", "surname_kana", "given_name", "given_name_kana"]]
     base = base.reset_index()
-    base["month"] = months
+    base["month"] = np.asarray(months, dtype=np.int64)
     changes = world.name_changes
-    if len(changes):
-        relevant = changes[changes["person_id"].isin(set(person_ids))]
-        for row in relevant.itertuples(index=False):
-            mask = (base["person_id"] == row.person_id) & (base["month"] >= row.month)
-            base.loc[mask, "surname"] = row.surname
-            base.loc[mask, "surname_kana"] = row.surname_kana
-    return base
+    if len(changes) == 0:
+        return base
+    base["_order"] = np.arange(len(base))
+    left = base.sort_values("month")
+    right = changes.rename(columns={"surname": "_s", "surname_kana": "_k"}).sort_values("month")
+    right = right.assign(month=right["month"].astype(np.int64))
+    merged = pd.merge_asof(left, right[["person_id", "month", "_s", "_k"]], on="month", by="person_id")
+    changed = merged["_s"].notna()
+    merged.loc[changed, "surname"] = merged.loc[changed, "_s"]
+    merged.loc[changed, "surname_kana"] = merged.loc[changed, "_k"]
+    merged = merged.sort_values("_order").drop(columns=["_s", "_k", "_order"])
+    return merged.reset_index(drop=True)
 
 
 def _registry(ctx: _MunicipalityContext) -> RenderResult:
@@ -397,16 +402,22 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
     results: RenderResult = []
 
     # 住民税: one row per household head and fiscal year, decided in June from last year's income.
-    income = world.income.set_index(["household_id", "fiscal_year"])["equivalised_income"]
-    rows = []
+    income = world.income[["household_id", "fiscal_year", "equivalised_income"]]
+    first_year = int(np.min(fy))
+    frames = []
     for year in np.unique(fy):
-        june = int(np.nonzero((fy == year))[0][0]) + 2
+        june = int(np.nonzero(fy == year)[0][0]) + 2
         active = heads[(heads["person_start"] <= june) & (heads["person_end"] > june)]
-        prior = year - 1 if (active["household_id"].iloc[0:1].size and (active.index.size)) else year
-        for h, person in zip(active["household_id"], active["person_id"], strict=True):
-            value = income.get((h, prior), income.get((h, year)))
-            rows.append((person, int(year), float(value), june))
-    tax = pd.DataFrame(rows, columns=["person_id", "year", "income", "june"])
+        # Tax for fiscal year Y is assessed on the previous year's income.
+        basis = max(int(year) - 1, first_year)
+        frames.append(
+            active[["household_id", "person_id"]].assign(year=int(year), june=june, basis=basis)
+        )
+    tax = pd.concat(frames, ignore_index=True).merge(
+        income.rename(columns={"fiscal_year": "basis", "equivalised_income": "income"}),
+        on=["household_id", "basis"],
+        how="left",
+    )
     bracket = np.digitize(tax["income"], [100, 135, 180, 230, 290, 360, 450]) + 1
     known = _random_day(start, tax["june"].to_numpy(), rng)
     results.append(
@@ -427,13 +438,20 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
 
     # 滞納: monthly arrears of tax and national health insurance, from economic strain.
     econ = world.econ
-    arrears = []
-    for h, person, s, e in zip(heads["household_id"], heads["person_id"], heads["person_start"], heads["person_end"], strict=True):
-        span = np.arange(s, e)
-        counts = rng.poisson(np.exp(-3.4 + 1.2 * econ[h, span]))
-        for month, count in zip(span, counts, strict=True):
-            if count:
-                arrears.append((person, int(month), int(min(count, 12))))
+    head_row, head_month = _expand_spells(
+        np.arange(len(heads)), heads["person_start"].to_numpy(), heads["person_end"].to_numpy()
+    )
+    head_household = heads["household_id"].to_numpy()[head_row]
+    counts = rng.poisson(np.exp(-3.4 + 1.2 * econ[head_household, head_month]))
+    positive = counts > 0
+    arrears = list(
+        zip(
+            heads["person_id"].to_numpy()[head_row[positive]],
+            head_month[positive],
+            np.minimum(counts[positive], 12),
+            strict=True,
+        )
+    )
     arrears_frame = pd.DataFrame(arrears, columns=["person_id", "month", "count"])
     ym = month_start(start, arrears_frame["month"].to_numpy())
     results.append(
@@ -461,17 +479,21 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
     pa = world.public_assistance
     muni = world.municipality
     members = ctx.spells[ctx.spells["municipality"] == ctx.index]
-    pa_rows = []
-    for row in members.itertuples(index=False):
-        series = pa[row.household_id, row.person_start : row.person_end] & (
-            muni[row.household_id, row.person_start : row.person_end] == ctx.index
+    member_row, member_month = _expand_spells(
+        np.arange(len(members)), members["person_start"].to_numpy(), members["person_end"].to_numpy()
+    )
+    member_household = members["household_id"].to_numpy()[member_row]
+    on = pa[member_household, member_month] & (muni[member_household, member_month] == ctx.index)
+    key, first, end = _runs(member_row[on], member_month[on])
+    pa_rows = list(
+        zip(
+            members["person_id"].to_numpy()[key],
+            members["household_id"].to_numpy()[key],
+            first,
+            end,
+            strict=True,
         )
-        if not series.any():
-            continue
-        padded = np.concatenate([[False], series, [False]]).astype(int)
-        diff = np.diff(padded)
-        for s, e in zip(np.nonzero(diff == 1)[0], np.nonzero(diff == -1)[0], strict=True):
-            pa_rows.append((row.person_id, row.household_id, row.person_start + s, row.person_start + e))
+    )
     pa_frame = pd.DataFrame(pa_rows, columns=["person_id", "household_id", "start", "end"])
     begin = _random_day(start, pa_frame["start"].to_numpy(), rng)
     finish = np.where(
@@ -497,16 +519,23 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
 
     # 児童扶養手当: single parents below the income limit, one row per child covered.
     children = members[members["role"] == "child"]
-    allowance = []
-    for row in children.itertuples(index=False):
-        span = np.arange(row.person_start, row.person_end)
-        eligible = (~world.partnered[row.household_id, span]) & (econ[row.household_id, span] > -0.2)
-        if not eligible.any():
-            continue
-        padded = np.concatenate([[False], eligible, [False]]).astype(int)
-        diff = np.diff(padded)
-        for s, e in zip(np.nonzero(diff == 1)[0], np.nonzero(diff == -1)[0], strict=True):
-            allowance.append((row.household_id, row.person_id, span[s], span[e - 1] + 1))
+    child_row, child_month = _expand_spells(
+        np.arange(len(children)), children["person_start"].to_numpy(), children["person_end"].to_numpy()
+    )
+    child_household = children["household_id"].to_numpy()[child_row]
+    eligible = (~world.partnered[child_household, child_month]) & (
+        econ[child_household, child_month] > -0.2
+    )
+    key, first, end = _runs(child_row[eligible], child_month[eligible])
+    allowance = list(
+        zip(
+            children["household_id"].to_numpy()[key],
+            children["person_id"].to_numpy()[key],
+            first,
+            end,
+            strict=True,
+        )
+    )
     allowance_frame = pd.DataFrame(allowance, columns=["household_id", "child", "start", "end"])
     mothers = members[members["role"] == "mother"].drop_duplicates("household_id").set_index("household_id")["person_id"]
     allowance_frame["recipient"] = allowance_frame["household_id"].map(mothers)
@@ -692,7 +721,7 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
     child_idx, month_idx = np.nonzero(here)
     late_report = rng.random(len(child_idx)) < 0.03
     reported = month_start(start, month_idx + 1 + late_report) + rng.integers(5, 15, len(child_idx)).astype("timedelta64[D]")
-    days = np.array([_school_days(int(m)) for m in calendar_month(start, month_idx)])
+    days = _SCHOOL_DAY_TABLE[calendar_month(start, month_idx)]
     nurse = world.nurse_visits[child_idx, month_idx].astype(object)
     if not ctx.municipality.holds("nurse_visits"):
         nurse = np.full(len(child_idx), "", dtype=object)
@@ -702,8 +731,8 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
             "attendance",
             pd.DataFrame(
                 {
-                    "児童生徒番号": [pupil_number(c, m) for c, m in zip(child_idx, month_idx, strict=True)],
-                    "対象年月": [f"{y:04d}/{m:02d}" for y, m in zip(month_start(start, month_idx).astype("datetime64[Y]").astype(int) + 1970, calendar_month(start, month_idx), strict=True)],
+                    "児童生徒番号": _pupil_numbers(pupil_number, world, child_idx, month_idx, renumber),
+                    "対象年月": _year_month_text(start, month_idx),
                     "授業日数": days,
                     "欠席日数": world.absence_days[child_idx, month_idx],
                     "うち病気欠席": world.illness_days[child_idx, month_idx],
@@ -814,10 +843,33 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
     return results
 
 
-def _school_days(calendar_month_value: int) -> int:
-    from synthetic.calendar import SCHOOL_DAYS
+def _pupil_numbers(
+    pupil_number: Callable[[int, int], str],
+    world: World,
+    child_idx: np.ndarray,
+    month_idx: np.ndarray,
+    renumber: bool,
+) -> np.ndarray:
+    """Pupil numbers for many rows: one lookup per (child, stage), not per row."""
+    stage = (world.grade[child_idx, month_idx] >= 7) & renumber
+    key = child_idx.astype(np.int64) * 2 + stage
+    unique, inverse = np.unique(key, return_inverse=True)
+    months_for = np.zeros(len(unique), dtype=np.int64)
+    months_for[inverse] = month_idx
+    values = np.array(
+        [pupil_number(int(k // 2), int(m)) for k, m in zip(unique, months_for, strict=True)],
+        dtype=object,
+    )
+    return values[inverse]
 
-    return SCHOOL_DAYS[calendar_month_value]
+
+def _year_month_text(start: tuple[int, int], months: np.ndarray) -> np.ndarray:
+    unique, inverse = np.unique(months, return_inverse=True)
+    labels = np.datetime_as_string(month_start(start, unique).astype("datetime64[M]"))
+    return np.char.replace(labels, "-", "/")[inverse].astype(object)
+
+
+_SCHOOL_DAY_TABLE = np.array([0] + [SCHOOL_DAYS[m] for m in range(1, 13)])
 
 
 _Z_CACHE: dict[int, np.ndarray] = {}
@@ -830,15 +882,50 @@ def _child_z(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _address_seed_at(world: World, households: np.ndarray, months: np.ndarray) -> np.ndarray:
-    spells = world.residences
-    out = np.zeros(len(households), dtype=np.int64)
-    grouped = {h: g for h, g in spells.groupby("household_id")}
-    for i, (h, m) in enumerate(zip(households, months, strict=True)):
-        g = grouped[int(h)]
-        match = g[(g["start_month"] <= m) & (g["end_month"] > m)]
-        row = match.iloc[0] if len(match) else g.iloc[-1]
-        out[i] = int(row["address_seed"])
-    return out
+    matrix = world.events.get("_address_matrix")
+    if matrix is None:
+        spells = world.residences
+        n_households, n_months = world.present.shape
+        grid = np.zeros((n_households, n_months), dtype=np.int64)
+        h, m = _expand_spells(
+            spells["household_id"].to_numpy(),
+            np.clip(spells["start_month"].to_numpy(), 0, n_months),
+            np.clip(spells["end_month"].to_numpy(), 0, n_months),
+        )
+        seeds = spells["address_seed"].astype(np.int64).to_numpy()
+        grid[h, m] = np.repeat(seeds, np.clip(spells["end_month"], 0, n_months).to_numpy()
+                               - np.clip(spells["start_month"], 0, n_months).to_numpy())
+        # Months outside any spell (before arrival, after leaving) keep the nearest address.
+        first = spells.groupby("household_id")["address_seed"].first().astype(np.int64)
+        empty = grid == 0
+        grid[empty] = np.repeat(first.reindex(range(n_households)).fillna(0).to_numpy().astype(np.int64)[:, None], n_months, 1)[empty]
+        world.events["_address_matrix"] = grid  # type: ignore[assignment]
+        matrix = grid
+    return np.asarray(matrix)[households, np.clip(months, 0, world.present.shape[1] - 1)]
+
+
+def _expand_spells(
+    rows: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expand [start, end) spells into one (row, month) cell per month, vectorised."""
+    lengths = np.maximum(ends - starts, 0)
+    row_index = np.repeat(rows, lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return row_index, np.repeat(starts, lengths) + offsets
+
+
+def _runs(keys: np.ndarray, months: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Consecutive-month runs within each key: (key, first month, end month exclusive)."""
+    if len(keys) == 0:
+        empty = np.array([], dtype=np.int64)
+        return empty, empty, empty
+    order = np.lexsort((months, keys))
+    k, m = keys[order], months[order]
+    new_run = np.ones(len(k), dtype=bool)
+    new_run[1:] = (k[1:] != k[:-1]) | (m[1:] != m[:-1] + 1)
+    starts = np.nonzero(new_run)[0]
+    ends = np.append(starts[1:], len(k))
+    return k[starts], m[starts], m[ends - 1] + 1
 
 
 def _guardian_names(

@@ -202,8 +202,9 @@ def _unify_long_vowels(text: str) -> str:
 
 
 def _is_katakana_or_long_vowel(ch: str) -> bool:
-    # After hira2kata every kana is katakana; U+30A1..U+30FA are the letters, U+30FC is ー.
-    return "\u30a1" <= ch <= "\u30fa" or ch == "ー"
+    # After hira2kata every kana is katakana; U+30A1..U+30FA are the letters, U+30FC is ー, and
+    # a sound mark that found no kana to compose with still ends a kana syllable.
+    return "\u30a1" <= ch <= "\u30fa" or ch in "ー\u3099\u309a"
 
 
 def kana_display(text: str) -> str:
@@ -227,11 +228,10 @@ def normalize_kana_name(text: str) -> str:
     folding it to ブ would merge different foreign names. Raises ValueError for an empty name.
     """
     base = _kana_base(text)
-    kept = _unify_long_vowels(
-        "".join(ch for ch in base if not ch.isspace() and ch not in _MIDDLE_DOTS)
-    )
-    # Removing a space can put a stray combining mark next to a kana it should compose with.
-    key = unicodedata.normalize("NFC", kept.translate(_SMALL_KANA))
+    kept = "".join(ch for ch in base if not ch.isspace() and ch not in _MIDDLE_DOTS)
+    # Composing only now lets a sound mark that followed a space or a small kana join its kana
+    # (ヮ゛ -> ワ゛ -> ヷ), before the long-vowel rule looks at the preceding character.
+    key = _unify_long_vowels(unicodedata.normalize("NFC", kept.translate(_SMALL_KANA)))
     key = "".join(ch.upper() if ch.isascii() else ch for ch in key)
     if not key:
         raise ValueError("empty name")

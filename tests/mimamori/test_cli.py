@@ -1,0 +1,56 @@
+"""The command line answers at once, explains itself and refuses bad input in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mimamori.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_stages() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "synth" in result.output and "demo" in result.output
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys; from typer.testing import CliRunner; from mimamori.cli import app;"
+        "CliRunner().invoke(app, ['--help']);"
+        "heavy = [m for m in ('mlflow', 'shap', 'lightgbm', 'splink', 'pandas') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert output.stdout.strip() == ""
+
+
+def test_unknown_profile_is_one_clear_line_and_writes_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["synth", "--profile", "huge", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "unknown profile 'huge'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_negative_size_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["synth", "--profile", "tiny", "--children", "-3", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "at least 200" in result.output
+
+
+def test_synth_writes_a_small_population(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["synth", "--profile", "tiny", "--children", "300", "--data-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "extracts" / "manifest.json").exists()
+    assert (tmp_path / "ground_truth" / "true_risk.parquet").exists()

@@ -1,0 +1,55 @@
+"""Structure of the hidden world: households, twins, births, movers and name changes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthetic.generator import build_world
+from synthetic.profiles import resolve_profile
+
+
+def test_children_at_last_month_match_the_profile(tiny_world, tiny_profile) -> None:  # type: ignore[no-untyped-def]
+    last = tiny_profile.n_months - 1
+    age = last - tiny_world.children["birth_month"].to_numpy()
+    present = tiny_world.present[tiny_world.children["household_id"].to_numpy(), last]
+    count = int(((age >= 0) & (age < 216) & present).sum())
+    assert abs(count - tiny_profile.n_children) <= 0.02 * tiny_profile.n_children
+
+
+def test_twins_are_about_one_percent_of_births(tiny_world) -> None:  # type: ignore[no-untyped-def]
+    share = tiny_world.children["twin"].mean()
+    assert 0.005 <= share <= 0.04
+    twins = tiny_world.children[tiny_world.children["twin"]]
+    pairs = twins.groupby(["household_id", "birth_date"]).size()
+    assert (pairs >= 2).all()
+
+
+def test_history_has_births_movers_and_surname_changes(tiny_world) -> None:  # type: ignore[no-untyped-def]
+    births = (tiny_world.children["birth_month"] >= 0).sum()
+    assert births > 100
+    kinds = set(tiny_world.residences["move_kind"])
+    assert {"initial", "local", "between"} <= kinds
+    assert len(tiny_world.name_changes) > 0
+    assert set(tiny_world.name_changes["reason"]) <= {"離婚", "婚姻・養子縁組"}
+
+
+def test_same_seed_same_world_other_seed_other_world() -> None:
+    profile = resolve_profile("tiny", children=400, seed=3)
+    first = build_world(profile)
+    second = build_world(profile)
+    other = build_world(resolve_profile("tiny", children=400, seed=4))
+    assert first.people.equals(second.people)
+    np.testing.assert_array_equal(first.absence_days, second.absence_days)
+    assert not first.people["surname"].equals(other.people["surname"].iloc[: len(first.people)])
+
+
+def test_signals_precede_outcomes(tiny_world) -> None:  # type: ignore[no-untyped-def]
+    # Absence in the three months before a truancy onset is well above the pupil average.
+    onsets = tiny_world.onsets[tiny_world.onsets["hardship"] == "truancy"]
+    onsets = onsets[onsets["month"] >= 4]
+    absence = tiny_world.absence_days - tiny_world.illness_days
+    before = np.mean(
+        [absence[c, m - 3 : m].mean() for c, m in zip(onsets["child_index"], onsets["month"], strict=True)]
+    )
+    pupils = (tiny_world.grade >= 1) & (tiny_world.grade <= 9)
+    assert before > 3 * absence[pupils].mean()
