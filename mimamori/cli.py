@@ -68,10 +68,9 @@ def synth(
     departments hand over: CP932 or UTF-8 CSV, Japanese-era dates, notation variants and 外字.
     The ground truth (data-dir/ground_truth/) is for evaluation code only.
     """
+    from features.settings import get_settings
     from synthetic.generator import GenerationError, generate
     from synthetic.profiles import ProfileError, resolve_profile
-
-    from features.settings import get_settings
 
     try:
         resolved = resolve_profile(profile, children=children, seed=seed)

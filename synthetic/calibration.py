@@ -60,7 +60,9 @@ def measured_rates(world: World) -> dict[str, float]:
     first_year = income[income["fiscal_year"] == income["fiscal_year"].min()]
     single_rows = single[first_year["household_id"].to_numpy()]
     rates["single_parent_poverty"] = float(
-        np.average(first_year["relative_poverty"][single_rows], weights=first_year["weight"][single_rows])
+        np.average(
+            first_year["relative_poverty"][single_rows], weights=first_year["weight"][single_rows]
+        )
     )
 
     pupil = present & (world.grade >= 1) & (world.grade <= 9)
@@ -73,7 +75,8 @@ def measured_rates(world: World) -> dict[str, float]:
     full_years = [y for y in np.unique(fy) if (fy == y).sum() == 12]
     onsets = world.onsets
     truancy = onsets[onsets["hardship"] == "truancy"]
-    elem, jh = [], []
+    elem: list[float] = []
+    jh: list[float] = []
     for year in full_years:
         april = int(np.nonzero(fy == year)[0][0])
         year_onsets = set(truancy.loc[fy[truancy["month"].to_numpy()] == year, "child_index"])

@@ -31,8 +31,26 @@ from synthetic.profiles import Municipality
 from synthetic.world import Progress, World
 
 TOWNS = (
-    "本町", "中央", "栄町", "旭町", "緑町", "若葉", "桜台", "富士見", "東町", "西町", "南町",
-    "北町", "新町", "宮前", "大原", "川端", "松原", "青葉台", "日の出", "港町",
+    "本町",
+    "中央",
+    "栄町",
+    "旭町",
+    "緑町",
+    "若葉",
+    "桜台",
+    "富士見",
+    "東町",
+    "西町",
+    "南町",
+    "北町",
+    "新町",
+    "宮前",
+    "大原",
+    "川端",
+    "松原",
+    "青葉台",
+    "日の出",
+    "港町",
 )
 BUILDINGS = ("コーポ", "ハイツ", "レジデンス", "メゾン", "グリーンヒル", "サンライズ", "パレス")
 KANJI_DIGITS = "〇一二三四五六七八九"
@@ -61,12 +79,26 @@ STYLES = {
         ("wareki_kanji", "wareki_short"), (0.6, 0.4), 0.4, 0.003, 0.0, 0.2, 0.02, 0.0, "hyphen"
     ),
     "school": DepartmentStyle(
-        ("slash", "iso", "wareki_short"), (0.5, 0.3, 0.2), 0.15, 0.01, 0.25, 0.05, 0.03, 0.0,
+        ("slash", "iso", "wareki_short"),
+        (0.5, 0.3, 0.2),
+        0.15,
+        0.01,
+        0.25,
+        0.05,
+        0.03,
+        0.0,
         "hyphen",
     ),
     "maternal": DepartmentStyle(
-        ("wareki_short_padded", "wareki_kanji", "compact"), (0.5, 0.3, 0.2), 0.1, 0.01, 0.4,
-        0.1, 0.05, 0.0, "mixed",
+        ("wareki_short_padded", "wareki_kanji", "compact"),
+        (0.5, 0.3, 0.2),
+        0.1,
+        0.01,
+        0.4,
+        0.1,
+        0.05,
+        0.0,
+        "mixed",
     ),
 }
 
@@ -85,16 +117,17 @@ class ExtractWriter:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(
-            path, index=False, encoding=municipality.encoding, quoting=csv.QUOTE_MINIMAL,
+            path,
+            index=False,
+            encoding=municipality.encoding,
+            quoting=csv.QUOTE_MINIMAL,
             lineterminator="\r\n" if municipality.encoding == "cp932" else "\n",
         )
         self.row_counts[relative] = len(frame)
         return relative
 
 
-def _dates(
-    days: np.ndarray, rng: np.random.Generator, style: DepartmentStyle
-) -> list[str]:
+def _dates(days: np.ndarray, rng: np.random.Generator, style: DepartmentStyle) -> list[str]:
     return format_dates(
         np.asarray(days, dtype="datetime64[D]"), rng, style.date_styles, style.date_weights
     )
@@ -238,16 +271,14 @@ def render_extracts(
     profile = world.profile
     progress.start("departmental extracts", len(profile.municipalities))
     for index, municipality in enumerate(profile.municipalities):
-        gaiji = make_gaiji_table(
-            rng, list(world.people["surname"].unique()[:400]), n_codepoints=12
-        )
+        gaiji = make_gaiji_table(rng, list(world.people["surname"].unique()[:400]), n_codepoints=12)
         gaiji.to_csv(_ensure(root / municipality.code / "gaiji_map.csv"))
         writer.row_counts[f"{municipality.code}/gaiji_map.csv"] = len(gaiji.codepoints)
         context = _MunicipalityContext(world, municipality, index, spells, ids, rng, gaiji)
         for render in _RENDERERS:
             for name, department, frame in render(context):
-                frame = _inject_defects(frame, rng, name, defects, municipality)
-                writer.write(municipality, department, name, frame)
+                damaged = _inject_defects(frame, rng, name, defects, municipality)
+                writer.write(municipality, department, name, damaged)
         progress.advance()
     defect_frame = pd.DataFrame(defects, columns=["file", "line", "defect"])
     return writer, ids.frame(), defect_frame
@@ -292,7 +323,9 @@ def _name_at(world: World, person_ids: np.ndarray, months: np.ndarray) -> pd.Dat
     left = base.sort_values("month")
     right = changes.rename(columns={"surname": "_s", "surname_kana": "_k"}).sort_values("month")
     right = right.assign(month=right["month"].astype(np.int64))
-    merged = pd.merge_asof(left, right[["person_id", "month", "_s", "_k"]], on="month", by="person_id")
+    merged = pd.merge_asof(
+        left, right[["person_id", "month", "_s", "_k"]], on="month", by="person_id"
+    )
     changed = merged["_s"].notna()
     merged.loc[changed, "surname"] = merged.loc[changed, "_s"]
     merged.loc[changed, "surname_kana"] = merged.loc[changed, "_k"]
@@ -316,9 +349,7 @@ def _registry(ctx: _MunicipalityContext) -> RenderResult:
         ["子", "妻", "世帯主", "夫"],
         "母",
     )
-    single = ~spells["household_id"].map(
-        lambda h: bool(world.partnered[h, 0])
-    ).to_numpy()
+    single = ~spells["household_id"].map(lambda h: bool(world.partnered[h, 0])).to_numpy()
     relation = np.where((role == "mother") & single, "世帯主", relation)
     birth = people.loc[spells["person_id"], "birth_date"].to_numpy().astype("datetime64[D]")
     moved_in = _random_day(start, spells["person_start"].to_numpy(), rng)
@@ -340,7 +371,9 @@ def _registry(ctx: _MunicipalityContext) -> RenderResult:
     moved_in = np.where(pre_window, np.minimum(birth + 30, month_start(start, -1)), moved_in)
     end_month = spells["person_end"].to_numpy()
     ended = end_month < world.profile.n_months
-    end_day = np.where(ended, _random_day(start, np.minimum(end_month, 10_000), rng), np.datetime64("NaT"))
+    end_day = np.where(
+        ended, _random_day(start, np.minimum(end_month, 10_000), rng), np.datetime64("NaT")
+    )
     notified = moved_in + rng.integers(0, 15, len(spells)).astype("timedelta64[D]")
     frame = pd.DataFrame(
         {
@@ -382,14 +415,18 @@ def _registry(ctx: _MunicipalityContext) -> RenderResult:
             "新氏名カナ": c_kana,
             "変更理由": changed["reason"].to_numpy(),
             "異動日": _dates(change_day, rng, style),
-            "届出日": _dates(change_day + rng.integers(0, 15, len(changed)).astype("timedelta64[D]"), rng, style),
+            "届出日": _dates(
+                change_day + rng.integers(0, 15, len(changed)).astype("timedelta64[D]"), rng, style
+            ),
         }
     )
     return [("jumin.csv", "registry", frame), ("shimei_henko.csv", "registry", name_frame)]
 
 
 def _household_heads(ctx: _MunicipalityContext) -> pd.DataFrame:
-    spells = ctx.spells[(ctx.spells["municipality"] == ctx.index) & (ctx.spells["role"] == "mother")]
+    spells = ctx.spells[
+        (ctx.spells["municipality"] == ctx.index) & (ctx.spells["role"] == "mother")
+    ]
     return spells
 
 
@@ -428,7 +465,9 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
                 {
                     "宛名番号": ctx.atena(tax["person_id"]),
                     "年度": tax["year"].to_numpy(),
-                    "課税区分": np.where(bracket <= 1, "非課税", np.where(bracket == 2, "均等割のみ", "課税")),
+                    "課税区分": np.where(
+                        bracket <= 1, "非課税", np.where(bracket == 2, "均等割のみ", "課税")
+                    ),
                     "所得段階": bracket,
                     "決定日": _dates(known, rng, style),
                 }
@@ -469,7 +508,9 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
                         (0.5, 0.5),
                     ),
                     "滞納月数": arrears_frame["count"].to_numpy(),
-                    "把握日": _dates(_random_day(start, arrears_frame["month"].to_numpy() + 1, rng), rng, style),
+                    "把握日": _dates(
+                        _random_day(start, arrears_frame["month"].to_numpy() + 1, rng), rng, style
+                    ),
                 }
             ),
         )
@@ -480,7 +521,9 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
     muni = world.municipality
     members = ctx.spells[ctx.spells["municipality"] == ctx.index]
     member_row, member_month = _expand_spells(
-        np.arange(len(members)), members["person_start"].to_numpy(), members["person_end"].to_numpy()
+        np.arange(len(members)),
+        members["person_start"].to_numpy(),
+        members["person_end"].to_numpy(),
     )
     member_household = members["household_id"].to_numpy()[member_row]
     on = pa[member_household, member_month] & (muni[member_household, member_month] == ctx.index)
@@ -508,10 +551,14 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
             pd.DataFrame(
                 {
                     "宛名番号": ctx.atena(pa_frame["person_id"]),
-                    "世帯番号": [ctx.ids.get("setai", ctx.code, f"H{h}", 8) for h in pa_frame["household_id"]],
+                    "世帯番号": [
+                        ctx.ids.get("setai", ctx.code, f"H{h}", 8) for h in pa_frame["household_id"]
+                    ],
                     "開始日": _dates(begin, rng, style),
                     "廃止日": _dates(finish, rng, style),
-                    "把握日": _dates(begin + rng.integers(0, 20, len(begin)).astype("timedelta64[D]"), rng, style),
+                    "把握日": _dates(
+                        begin + rng.integers(0, 20, len(begin)).astype("timedelta64[D]"), rng, style
+                    ),
                 }
             ),
         )
@@ -520,7 +567,9 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
     # 児童扶養手当: single parents below the income limit, one row per child covered.
     children = members[members["role"] == "child"]
     child_row, child_month = _expand_spells(
-        np.arange(len(children)), children["person_start"].to_numpy(), children["person_end"].to_numpy()
+        np.arange(len(children)),
+        children["person_start"].to_numpy(),
+        children["person_end"].to_numpy(),
     )
     child_household = children["household_id"].to_numpy()[child_row]
     eligible = (~world.partnered[child_household, child_month]) & (
@@ -537,7 +586,11 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
         )
     )
     allowance_frame = pd.DataFrame(allowance, columns=["household_id", "child", "start", "end"])
-    mothers = members[members["role"] == "mother"].drop_duplicates("household_id").set_index("household_id")["person_id"]
+    mothers = (
+        members[members["role"] == "mother"]
+        .drop_duplicates("household_id")
+        .set_index("household_id")["person_id"]
+    )
     allowance_frame["recipient"] = allowance_frame["household_id"].map(mothers)
     allowance_frame = allowance_frame.dropna(subset=["recipient"])
     begin = _random_day(start, allowance_frame["start"].to_numpy(), rng)
@@ -567,11 +620,40 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
     for row in members.drop_duplicates("person_id").itertuples(index=False):
         h = row.household_id
         if row.role == "mother" and hh.at[h, "mother_prior_mental"] and rng.random() < 0.45:
-            disability_rows.append((row.person_id, "精神障害者保健福祉手帳", f"{rng.integers(1, 4)}級", row.person_start - int(rng.integers(0, 60))))
-        if row.role in ("mother", "father") and hh.at[h, "parent_disability"] and (row.role == "father") == bool(h % 2):
-            disability_rows.append((row.person_id, "身体障害者手帳", f"{rng.integers(1, 7)}級", row.person_start - int(rng.integers(0, 120))))
-        if row.role == "child" and row.child_index >= 0 and world.children.at[int(row.child_index), "disability"]:
-            disability_rows.append((row.person_id, "療育手帳", str(rng.choice(["A", "B"])), max(row.joined_month + 24, row.person_start)))
+            disability_rows.append(
+                (
+                    row.person_id,
+                    "精神障害者保健福祉手帳",
+                    f"{rng.integers(1, 4)}級",
+                    row.person_start - int(rng.integers(0, 60)),
+                )
+            )
+        if (
+            row.role in ("mother", "father")
+            and hh.at[h, "parent_disability"]
+            and (row.role == "father") == bool(h % 2)
+        ):
+            disability_rows.append(
+                (
+                    row.person_id,
+                    "身体障害者手帳",
+                    f"{rng.integers(1, 7)}級",
+                    row.person_start - int(rng.integers(0, 120)),
+                )
+            )
+        if (
+            row.role == "child"
+            and row.child_index >= 0
+            and world.children.at[int(row.child_index), "disability"]
+        ):
+            disability_rows.append(
+                (
+                    row.person_id,
+                    "療育手帳",
+                    str(rng.choice(["A", "B"])),
+                    max(row.joined_month + 24, row.person_start),
+                )
+            )
     dis = pd.DataFrame(disability_rows, columns=["person_id", "kind", "grade", "month"])
     issued = _random_day(start, dis["month"].to_numpy(), rng)
     results.append(
@@ -609,9 +691,13 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
     return results
 
 
-def _child_in_municipality(ctx: _MunicipalityContext, child_index: np.ndarray, months: np.ndarray) -> np.ndarray:
+def _child_in_municipality(
+    ctx: _MunicipalityContext, child_index: np.ndarray, months: np.ndarray
+) -> np.ndarray:
     hh = ctx.world.children["household_id"].to_numpy()[child_index]
-    return ctx.world.municipality[hh, np.clip(months, 0, ctx.world.profile.n_months - 1)] == ctx.index
+    return (
+        ctx.world.municipality[hh, np.clip(months, 0, ctx.world.profile.n_months - 1)] == ctx.index
+    )
 
 
 def _child_person_ids(world: World) -> np.ndarray:
@@ -630,9 +716,15 @@ def _child_protection(ctx: _MunicipalityContext) -> RenderResult:
         (reports, None, "虐待認定"),
         (consults, "養育相談", "助言・継続支援"),
     ):
-        local = frame[_child_in_municipality(ctx, frame["child_index"].to_numpy(), frame["month"].to_numpy())]
+        local = frame[
+            _child_in_municipality(ctx, frame["child_index"].to_numpy(), frame["month"].to_numpy())
+        ]
         received = _random_day(start, local["month"].to_numpy(), rng)
-        kinds = local["kind"].to_numpy() if kind is None else np.where(rng.random(len(local)) < 0.6, "養育相談", "育成相談")
+        kinds = (
+            local["kind"].to_numpy()
+            if kind is None
+            else np.where(rng.random(len(local)) < 0.6, "養育相談", "育成相談")
+        )
         frames.append(
             pd.DataFrame(
                 {
@@ -640,14 +732,26 @@ def _child_protection(ctx: _MunicipalityContext) -> RenderResult:
                     "受付日": _dates(received, rng, style),
                     "相談種別": kinds,
                     "対応結果": result,
-                    "記録日": _dates(received + rng.integers(0, 10, len(local)).astype("timedelta64[D]"), rng, style),
+                    "記録日": _dates(
+                        received + rng.integers(0, 10, len(local)).astype("timedelta64[D]"),
+                        rng,
+                        style,
+                    ),
                 }
             )
         )
     consultation = pd.concat(frames, ignore_index=True)
     registrations = world.events["registration"]
-    local = registrations[_child_in_municipality(ctx, registrations["child_index"].to_numpy(), np.maximum(registrations["month"].to_numpy(), 0))]
-    registered = _random_day(start, local["month"].to_numpy(), rng) + rng.integers(0, 25, len(local)).astype("timedelta64[D]")
+    local = registrations[
+        _child_in_municipality(
+            ctx,
+            registrations["child_index"].to_numpy(),
+            np.maximum(registrations["month"].to_numpy(), 0),
+        )
+    ]
+    registered = _random_day(start, local["month"].to_numpy(), rng) + rng.integers(
+        0, 25, len(local)
+    ).astype("timedelta64[D]")
     ended = np.where(
         local["end_month"].to_numpy() < world.profile.n_months,
         _random_day(start, np.minimum(local["end_month"].to_numpy(), world.profile.n_months), rng),
@@ -662,7 +766,10 @@ def _child_protection(ctx: _MunicipalityContext) -> RenderResult:
             "終結日": _dates(ended, rng, style),
         }
     )
-    return [("soudan.csv", "consultation", consultation), ("yotaikyo.csv", "child_protection", yotaikyo)]
+    return [
+        ("soudan.csv", "consultation", consultation),
+        ("yotaikyo.csv", "child_protection", yotaikyo),
+    ]
 
 
 def _school(ctx: _MunicipalityContext) -> RenderResult:
@@ -703,16 +810,22 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
             "school_register",
             pd.DataFrame(
                 {
-                    "児童生徒番号": [pupil_number(c, m) for c, m in zip(reg["child"], reg["month"], strict=True)],
+                    "児童生徒番号": [
+                        pupil_number(c, m) for c, m in zip(reg["child"], reg["month"], strict=True)
+                    ],
                     "年度": reg["year"].to_numpy(),
                     "学校種別": np.where(grade >= 7, "中学校", "小学校"),
                     "学年": np.where(grade >= 7, grade - 6, grade),
                     "氏名": kanji,
                     "氏名カナ": kana,
                     "生年月日": _dates(birth, rng, style),
-                    "性別": np.where(children["sex"].to_numpy()[reg["child"].to_numpy()] == "M", "男", "女"),
+                    "性別": np.where(
+                        children["sex"].to_numpy()[reg["child"].to_numpy()] == "M", "男", "女"
+                    ),
                     "住所": address,
-                    "在籍開始日": _dates(_random_day(start, reg["month"].to_numpy(), rng), rng, style),
+                    "在籍開始日": _dates(
+                        _random_day(start, reg["month"].to_numpy(), rng), rng, style
+                    ),
                 }
             ),
         )
@@ -720,7 +833,9 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
     # 出欠: monthly attendance per pupil, reported around the 10th of the next month.
     child_idx, month_idx = np.nonzero(here)
     late_report = rng.random(len(child_idx)) < 0.03
-    reported = month_start(start, month_idx + 1 + late_report) + rng.integers(5, 15, len(child_idx)).astype("timedelta64[D]")
+    reported = month_start(start, month_idx + 1 + late_report) + rng.integers(
+        5, 15, len(child_idx)
+    ).astype("timedelta64[D]")
     days = _SCHOOL_DAY_TABLE[calendar_month(start, month_idx)]
     nurse = world.nurse_visits[child_idx, month_idx].astype(object)
     if not ctx.municipality.holds("nurse_visits"):
@@ -731,7 +846,9 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
             "attendance",
             pd.DataFrame(
                 {
-                    "児童生徒番号": _pupil_numbers(pupil_number, world, child_idx, month_idx, renumber),
+                    "児童生徒番号": _pupil_numbers(
+                        pupil_number, world, child_idx, month_idx, renumber
+                    ),
                     "対象年月": _year_month_text(start, month_idx),
                     "授業日数": days,
                     "欠席日数": world.absence_days[child_idx, month_idx],
@@ -754,14 +871,18 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
         strain = np.clip(world.econ[hh[c], m], 0, None) + np.clip(world.mental[hh[c], m], 0, None)
         z = _child_z(len(children), rng)[c] - 0.25 * strain + rng.normal(0, 0.3, len(c))
         height = 116 + 6.2 * (age_years - 6) + 5 * z
-        weight = (21 + 3.4 * (age_years - 6) + 1.2 * np.clip(age_years - 11, 0, None)) * np.exp(0.12 * z)
+        weight = (21 + 3.4 * (age_years - 6) + 1.2 * np.clip(age_years - 11, 0, None)) * np.exp(
+            0.12 * z
+        )
         results.append(
             (
                 "kenko_shindan.csv",
                 "health_check",
                 pd.DataFrame(
                     {
-                        "児童生徒番号": [pupil_number(int(a), int(b)) for a, b in zip(c, m, strict=True)],
+                        "児童生徒番号": [
+                            pupil_number(int(a), int(b)) for a, b in zip(c, m, strict=True)
+                        ],
                         "測定日": _dates(_random_day(start, m, rng), rng, style),
                         "身長": np.round(height, 1),
                         "体重": np.round(weight, 1),
@@ -781,24 +902,37 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
             last = cols[len(cols) - 1 - np.argmax(on[child][::-1])]
             aid_rows.append((int(child), int(year), int(first), int(last)))
     aid_frame = pd.DataFrame(aid_rows, columns=["child", "year", "first", "last"])
-    on_pa = world.public_assistance[hh[aid_frame["child"].to_numpy()], aid_frame["first"].to_numpy()]
+    on_pa = world.public_assistance[
+        hh[aid_frame["child"].to_numpy()], aid_frame["first"].to_numpy()
+    ]
     cancelled = np.where(
-        (aid_frame["last"].to_numpy() < n_months - 1) & (fy[np.minimum(aid_frame["last"].to_numpy() + 1, n_months - 1)] == aid_frame["year"].to_numpy()),
+        (aid_frame["last"].to_numpy() < n_months - 1)
+        & (
+            fy[np.minimum(aid_frame["last"].to_numpy() + 1, n_months - 1)]
+            == aid_frame["year"].to_numpy()
+        ),
         _random_day(start, aid_frame["last"].to_numpy() + 1, rng),
         np.datetime64("NaT"),
     )
-    guardian = _guardian_names(world, hh[aid_frame["child"].to_numpy()], aid_frame["first"].to_numpy(), rng, style)
+    guardian = _guardian_names(
+        world, hh[aid_frame["child"].to_numpy()], aid_frame["first"].to_numpy(), rng, style
+    )
     results.append(
         (
             "shugaku_enjo.csv",
             "school_aid",
             pd.DataFrame(
                 {
-                    "児童生徒番号": [pupil_number(int(c), int(m)) for c, m in zip(aid_frame["child"], aid_frame["first"], strict=True)],
+                    "児童生徒番号": [
+                        pupil_number(int(c), int(m))
+                        for c, m in zip(aid_frame["child"], aid_frame["first"], strict=True)
+                    ],
                     "年度": aid_frame["year"].to_numpy(),
                     "区分": np.where(on_pa, "要保護", "準要保護"),
                     "保護者氏名": guardian,
-                    "認定日": _dates(_random_day(start, aid_frame["first"].to_numpy(), rng), rng, style),
+                    "認定日": _dates(
+                        _random_day(start, aid_frame["first"].to_numpy(), rng), rng, style
+                    ),
                     "取消日": _dates(cancelled, rng, style),
                 }
             ),
@@ -807,20 +941,32 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
     # ヤングケアラー: identified by the July survey (pupil number) or by case work (宛名番号).
     if ctx.municipality.holds("young_carer"):
         found = world.events["young_carer_identified"]
-        local = found[_child_in_municipality(ctx, found["child_index"].to_numpy(), found["month"].to_numpy())]
+        local = found[
+            _child_in_municipality(ctx, found["child_index"].to_numpy(), found["month"].to_numpy())
+        ]
         onsets = world.onsets[world.onsets["hardship"] == "young_carer"]
         started = []
         for child, month in zip(local["child_index"], local["month"], strict=True):
-            candidates = onsets.loc[(onsets["child_index"] == child) & (onsets["month"] <= month), "month"]
+            candidates = onsets.loc[
+                (onsets["child_index"] == child) & (onsets["month"] <= month), "month"
+            ]
             started.append(int(candidates.max()) if len(candidates) else -1)
         started_arr = np.array(started, dtype=int)
         survey = local["route"].to_numpy() == "調査"
         child_arr = local["child_index"].to_numpy()
         month_arr = local["month"].to_numpy()
-        id_pupil = [pupil_number(int(c), int(m)) if s else "" for c, m, s in zip(child_arr, month_arr, survey, strict=True)]
-        id_atena = ["" if s else ctx.ids.get("atena", ctx.code, str(person[c]), 10) for c, s in zip(child_arr, survey, strict=True)]
+        id_pupil = [
+            pupil_number(int(c), int(m)) if s else ""
+            for c, m, s in zip(child_arr, month_arr, survey, strict=True)
+        ]
+        id_atena = [
+            "" if s else ctx.ids.get("atena", ctx.code, str(person[c]), 10)
+            for c, s in zip(child_arr, survey, strict=True)
+        ]
         start_ym = month_start(start, np.maximum(started_arr, 0))
-        cared = world.onsets.loc[world.onsets["hardship"] == "young_carer"].set_index(["child_index", "month"])["cared_for"]
+        cared = world.onsets.loc[world.onsets["hardship"] == "young_carer"].set_index(
+            ["child_index", "month"]
+        )["cared_for"]
         results.append(
             (
                 "young_carer.csv",
@@ -831,9 +977,12 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
                         "宛名番号": id_atena,
                         "把握日": _dates(_random_day(start, month_arr, rng), rng, style),
                         "把握経路": local["route"].to_numpy(),
-                        "ケア対象": [cared.get((int(c), int(s)), "不明") for c, s in zip(child_arr, started_arr, strict=True)],
+                        "ケア対象": [
+                            cared.get((int(c), int(s)), "不明")
+                            for c, s in zip(child_arr, started_arr, strict=True)
+                        ],
                         "開始時期": [
-                            "" if s < 0 else f"{d.astype('datetime64[Y]').astype(int) + 1970:04d}/{calendar_month(start, np.array([s]))[0]:02d}"
+                            "" if s < 0 else str(_year_month_text(start, np.array([s]))[0])
                             for s, d in zip(started_arr, start_ym, strict=True)
                         ],
                     }
@@ -882,7 +1031,7 @@ def _child_z(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _address_seed_at(world: World, households: np.ndarray, months: np.ndarray) -> np.ndarray:
-    matrix = world.events.get("_address_matrix")
+    matrix = world.address_matrix
     if matrix is None:
         spells = world.residences
         n_households, n_months = world.present.shape
@@ -893,13 +1042,20 @@ def _address_seed_at(world: World, households: np.ndarray, months: np.ndarray) -
             np.clip(spells["end_month"].to_numpy(), 0, n_months),
         )
         seeds = spells["address_seed"].astype(np.int64).to_numpy()
-        grid[h, m] = np.repeat(seeds, np.clip(spells["end_month"], 0, n_months).to_numpy()
-                               - np.clip(spells["start_month"], 0, n_months).to_numpy())
+        grid[h, m] = np.repeat(
+            seeds,
+            np.clip(spells["end_month"], 0, n_months).to_numpy()
+            - np.clip(spells["start_month"], 0, n_months).to_numpy(),
+        )
         # Months outside any spell (before arrival, after leaving) keep the nearest address.
         first = spells.groupby("household_id")["address_seed"].first().astype(np.int64)
         empty = grid == 0
-        grid[empty] = np.repeat(first.reindex(range(n_households)).fillna(0).to_numpy().astype(np.int64)[:, None], n_months, 1)[empty]
-        world.events["_address_matrix"] = grid  # type: ignore[assignment]
+        grid[empty] = np.repeat(
+            first.reindex(range(n_households)).fillna(0).to_numpy().astype(np.int64)[:, None],
+            n_months,
+            1,
+        )[empty]
+        world.address_matrix = grid
         matrix = grid
     return np.asarray(matrix)[households, np.clip(months, 0, world.present.shape[1] - 1)]
 
@@ -929,7 +1085,11 @@ def _runs(keys: np.ndarray, months: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _guardian_names(
-    world: World, households: np.ndarray, months: np.ndarray, rng: np.random.Generator, style: DepartmentStyle
+    world: World,
+    households: np.ndarray,
+    months: np.ndarray,
+    rng: np.random.Generator,
+    style: DepartmentStyle,
 ) -> list[str]:
     mothers = world.people[world.people["role"] == "mother"].set_index("household_id")["person_id"]
     ids = mothers.loc[households].to_numpy()
@@ -951,12 +1111,18 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
     # Births whose pregnancy was notified here (notification about seven months before birth).
     born = np.nonzero((birth >= 0) & world.present[hh, np.clip(birth, 0, n_months - 1)])[0]
     born = born[world.municipality[hh[born], birth[born]] == ctx.index]
-    twin_dup = children["twin"].to_numpy()[born] & children.duplicated(["household_id", "birth_date"]).to_numpy()[born]
+    twin_dup = (
+        children["twin"].to_numpy()[born]
+        & children.duplicated(["household_id", "birth_date"]).to_numpy()[born]
+    )
     h = hh[born]
     b = birth[born]
     strain = (
-        0.5 * world.instability[h, b] + 0.5 * world.mental[h, b] + 0.4 * world.econ[h, b]
-        + 0.8 * world.households["young_mother"].to_numpy()[h] + 0.6 * world.households["foreign"].to_numpy()[h]
+        0.5 * world.instability[h, b]
+        + 0.5 * world.mental[h, b]
+        + 0.4 * world.econ[h, b]
+        + 0.8 * world.households["young_mother"].to_numpy()[h]
+        + 0.6 * world.households["foreign"].to_numpy()[h]
     )
     week = np.clip(np.round(6.5 + rng.gamma(1.6, 1.3 * np.exp(0.45 * strain))), 5, 40).astype(int)
     birth_day = children["birth_date"].to_numpy()[born].astype("datetime64[D]")
@@ -977,11 +1143,21 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
                     "母子記録番号": np.array(mother_record)[keep],
                     "母氏名": np.array(m_kanji, dtype=object)[keep],
                     "母氏名カナ": np.array(m_kana, dtype=object)[keep],
-                    "母生年月日": _dates(mothers.loc[h, "birth_date"].to_numpy().astype("datetime64[D]")[keep], rng, style),
+                    "母生年月日": _dates(
+                        mothers.loc[h, "birth_date"].to_numpy().astype("datetime64[D]")[keep],
+                        rng,
+                        style,
+                    ),
                     "住所": np.array(address, dtype=object)[keep],
                     "届出日": _dates(notified[keep], rng, style),
                     "届出時妊娠週数": week[keep],
-                    "出産予定日": _dates((birth_day + rng.integers(-14, 14, len(born)).astype("timedelta64[D]"))[keep], rng, style),
+                    "出産予定日": _dates(
+                        (birth_day + rng.integers(-14, 14, len(born)).astype("timedelta64[D]"))[
+                            keep
+                        ],
+                        rng,
+                        style,
+                    ),
                 }
             ),
         )
@@ -991,7 +1167,9 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
     c_kanji, c_kana = _names(cnames, rng, style, None)
     child_record = [ctx.ids.get("boshi", ctx.code, str(p), 8, prefix="C") for p in person[born]]
     low = children["low_birth_weight"].to_numpy()[born]
-    weight = np.where(low, rng.normal(2200, 250, len(born)), rng.normal(3050, 380, len(born))).round()
+    weight = np.where(
+        low, rng.normal(2200, 250, len(born)), rng.normal(3050, 380, len(born))
+    ).round()
     results.append(
         (
             "shussei.csv",
@@ -1005,7 +1183,11 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
                     "生年月日": _dates(birth_day, rng, style),
                     "性別": np.where(children["sex"].to_numpy()[born] == "M", "男", "女"),
                     "出生体重": weight.astype(int),
-                    "登録日": _dates(birth_day + rng.integers(7, 30, len(born)).astype("timedelta64[D]"), rng, style),
+                    "登録日": _dates(
+                        birth_day + rng.integers(7, 30, len(born)).astype("timedelta64[D]"),
+                        rng,
+                        style,
+                    ),
                 }
             ),
         )
@@ -1030,7 +1212,11 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
                             "乳児健診",
                         ),
                         "EPDS合計点": epds["score"].to_numpy(),
-                        "記録日": _dates(done + rng.integers(0, 14, len(epds)).astype("timedelta64[D]"), rng, style),
+                        "記録日": _dates(
+                            done + rng.integers(0, 14, len(epds)).astype("timedelta64[D]"),
+                            rng,
+                            style,
+                        ),
                     }
                 ),
             )
@@ -1041,8 +1227,15 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
         due = birth + age
         ok = (due >= 0) & (due < n_months)
         idx = np.nonzero(ok)[0]
-        idx = idx[world.present[hh[idx], due[idx]] & (world.municipality[hh[idx], due[idx]] == ctx.index)]
-        risk = expit(-3.6 + 0.8 * world.instability[hh[idx], due[idx]] + 0.6 * world.mental[hh[idx], due[idx]] + 0.4 * world.econ[hh[idx], due[idx]])
+        idx = idx[
+            world.present[hh[idx], due[idx]] & (world.municipality[hh[idx], due[idx]] == ctx.index)
+        ]
+        risk = expit(
+            -3.6
+            + 0.8 * world.instability[hh[idx], due[idx]]
+            + 0.6 * world.mental[hh[idx], due[idx]]
+            + 0.4 * world.econ[hh[idx], due[idx]]
+        )
         missed = rng.random(len(idx)) < risk
         for child, d, miss in zip(idx, due[idx], missed, strict=True):
             checkups.append((child, label, int(d), bool(miss)))
@@ -1054,28 +1247,72 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
             "infant_checkup",
             pd.DataFrame(
                 {
-                    "子記録番号": [ctx.ids.get("boshi", ctx.code, str(person[c]), 8, prefix="C") for c in chk["child"]],
+                    "子記録番号": [
+                        ctx.ids.get("boshi", ctx.code, str(person[c]), 8, prefix="C")
+                        for c in chk["child"]
+                    ],
                     "子氏名カナ": render_kana_names(
-                        _name_at(world, person[chk["child"].to_numpy()], chk["due"].to_numpy())["surname_kana"].to_numpy(),
-                        people.set_index("person_id").loc[person[chk["child"].to_numpy()], "given_name_kana"].to_numpy(),
-                        rng, p_hiragana=0.3, p_halfwidth=0.1, p_missing=0.02, p_space_variants=0.1,
+                        _name_at(world, person[chk["child"].to_numpy()], chk["due"].to_numpy())[
+                            "surname_kana"
+                        ].to_numpy(),
+                        people.set_index("person_id")
+                        .loc[person[chk["child"].to_numpy()], "given_name_kana"]
+                        .to_numpy(),
+                        rng,
+                        p_hiragana=0.3,
+                        p_halfwidth=0.1,
+                        p_missing=0.02,
+                        p_space_variants=0.1,
                     ),
-                    "生年月日": _dates(children["birth_date"].to_numpy()[chk["child"].to_numpy()].astype("datetime64[D]"), rng, style),
+                    "生年月日": _dates(
+                        children["birth_date"]
+                        .to_numpy()[chk["child"].to_numpy()]
+                        .astype("datetime64[D]"),
+                        rng,
+                        style,
+                    ),
                     "健診区分": chk["kind"].to_numpy(),
-                    "対象年月": [f"{y:04d}/{m:02d}" for y, m in zip(month_start(start, chk["due"].to_numpy()).astype("datetime64[Y]").astype(int) + 1970, calendar_month(start, chk["due"].to_numpy()), strict=True)],
+                    "対象年月": [
+                        f"{y:04d}/{m:02d}"
+                        for y, m in zip(
+                            month_start(start, chk["due"].to_numpy())
+                            .astype("datetime64[Y]")
+                            .astype(int)
+                            + 1970,
+                            calendar_month(start, chk["due"].to_numpy()),
+                            strict=True,
+                        )
+                    ],
                     "受診状況": np.where(chk["missed"].to_numpy(), "未受診", "受診"),
-                    "受診日": _dates(np.where(chk["missed"].to_numpy(), np.datetime64("NaT"), attended), rng, style),
+                    "受診日": _dates(
+                        np.where(chk["missed"].to_numpy(), np.datetime64("NaT"), attended),
+                        rng,
+                        style,
+                    ),
                     "把握日": _dates(month_start(start, chk["due"].to_numpy() + 2), rng, style),
                 }
             ),
         )
     )
     vaccines = []
-    for label, age in (("五種混合1回", 2), ("五種混合2回", 3), ("五種混合3回", 4), ("BCG", 5), ("MR1期", 12)):
+    for label, age in (
+        ("五種混合1回", 2),
+        ("五種混合2回", 3),
+        ("五種混合3回", 4),
+        ("BCG", 5),
+        ("MR1期", 12),
+    ):
         due = birth + age
         idx = np.nonzero((due >= 0) & (due < n_months))[0]
-        idx = idx[world.present[hh[idx], due[idx]] & (world.municipality[hh[idx], due[idx]] == ctx.index)]
-        risk = expit(-3.9 + 0.7 * world.instability[hh[idx], due[idx]] + 0.5 * world.mental[hh[idx], due[idx]] + 0.3 * world.econ[hh[idx], due[idx]])
+        idx = idx[
+            world.present[hh[idx], due[idx]] & (world.municipality[hh[idx], due[idx]] == ctx.index)
+        ]
+        risk = expit(
+            -3.9
+            + 0.7 * world.instability[hh[idx], due[idx]]
+            + 0.5 * world.mental[hh[idx], due[idx]]
+            + 0.3 * world.econ[hh[idx], due[idx]]
+        )
         missed = rng.random(len(idx)) < risk
         for child, d, miss in zip(idx, due[idx], missed, strict=True):
             vaccines.append((child, label, int(d), bool(miss)))
@@ -1087,11 +1324,26 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
             "vaccination",
             pd.DataFrame(
                 {
-                    "子記録番号": [ctx.ids.get("boshi", ctx.code, str(person[c]), 8, prefix="C") for c in vac["child"]],
+                    "子記録番号": [
+                        ctx.ids.get("boshi", ctx.code, str(person[c]), 8, prefix="C")
+                        for c in vac["child"]
+                    ],
                     "ワクチン": vac["kind"].to_numpy(),
-                    "接種予定年月": [f"{y:04d}/{m:02d}" for y, m in zip(month_start(start, vac["due"].to_numpy()).astype("datetime64[Y]").astype(int) + 1970, calendar_month(start, vac["due"].to_numpy()), strict=True)],
+                    "接種予定年月": [
+                        f"{y:04d}/{m:02d}"
+                        for y, m in zip(
+                            month_start(start, vac["due"].to_numpy())
+                            .astype("datetime64[Y]")
+                            .astype(int)
+                            + 1970,
+                            calendar_month(start, vac["due"].to_numpy()),
+                            strict=True,
+                        )
+                    ],
                     "接種状況": np.where(vac["missed"].to_numpy(), "未接種", "接種済"),
-                    "接種日": _dates(np.where(vac["missed"].to_numpy(), np.datetime64("NaT"), given), rng, style),
+                    "接種日": _dates(
+                        np.where(vac["missed"].to_numpy(), np.datetime64("NaT"), given), rng, style
+                    ),
                     "把握日": _dates(month_start(start, vac["due"].to_numpy() + 2), rng, style),
                 }
             ),
@@ -1126,7 +1378,11 @@ def _inject_defects(
     n_bad = max(1, len(frame) // 2000)
     rows = rng.choice(len(frame), size=n_bad, replace=False)
     frame = frame.copy()
-    department = {"jumin.csv": "registry", "gakuseki.csv": "school_register", "shussei.csv": "birth"}[name]
+    department = {
+        "jumin.csv": "registry",
+        "gakuseki.csv": "school_register",
+        "shussei.csv": "birth",
+    }[name]
     relative = f"{municipality.code}/{department}/{name}"
     for row in rows:
         if column == "氏名":

@@ -68,9 +68,7 @@ def generate(
     progress = progress or NullProgress()
     targets = [data_dir / EXTRACTS, data_dir / GROUND_TRUTH]
     if not overwrite and any(path.exists() for path in targets):
-        raise GenerationError(
-            f"{data_dir / EXTRACTS} already exists; pass --force to replace it"
-        )
+        raise GenerationError(f"{data_dir / EXTRACTS} already exists; pass --force to replace it")
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".synth-", dir=data_dir))
     try:

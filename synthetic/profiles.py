@@ -1,7 +1,7 @@
 """Population profiles and the municipalities they contain.
 
-Municipality names and codes are fictional (codes in the unused 99xxxx range) so that nobody mistakes
-synthetic output for a real place's data.
+Municipality names and codes are fictional (codes in the unused 99xxxx range) so that nobody
+mistakes synthetic output for a real place's data.
 """
 
 from __future__ import annotations

@@ -88,6 +88,8 @@ class World:
     true_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
     onsets: pd.DataFrame = field(default_factory=pd.DataFrame)
     support: dict[str, np.ndarray] = field(default_factory=dict)
+    # Address seed per (household, month), filled lazily by the extract renderer.
+    address_matrix: np.ndarray | None = None
 
 
 def _bisect_intercept(
@@ -133,8 +135,11 @@ def simulate(profile: Profile, rng: np.random.Generator, progress: Progress) -> 
     many_children = (households["n_children"].to_numpy() >= 3).astype(float)
     care_onset = households["grandparent_care_onset"].to_numpy()
     child_disability_hh = (
-        children.groupby("household_id")["disability"].max().reindex(range(n_households))
-    ).fillna(0).to_numpy().astype(float)
+        (children.groupby("household_id")["disability"].max().reindex(range(n_households)))
+        .fillna(0)
+        .to_numpy()
+        .astype(float)
+    )
 
     u_econ = rng.normal(0, 0.7, n_households)
     u_mental = rng.normal(0, 0.6, n_households)
@@ -240,7 +245,12 @@ def simulate(profile: Profile, rng: np.random.Generator, progress: Progress) -> 
     pupil = child_present & (grade >= 1) & (grade <= 9)
     junior_high = pupil & (grade >= 7)
 
-    e_c, p_c, i_c, c_c = econ[hh_of_child], mental[hh_of_child], instab[hh_of_child], care[hh_of_child]
+    e_c, p_c, i_c, c_c = (
+        econ[hh_of_child],
+        mental[hh_of_child],
+        instab[hh_of_child],
+        care[hh_of_child],
+    )
 
     # School disengagement: a child-level process fed by home strain and bullying shocks.
     u_child = rng.normal(0, 0.35, n_children)
@@ -323,9 +333,7 @@ def simulate(profile: Profile, rng: np.random.Generator, progress: Progress) -> 
     progress.advance()
     risks["poverty"], poverty_onset = _poverty(world, ctx, rng)
     onsets.append(poverty_onset)
-    risks["truancy"], truancy_onset = _truancy(
-        world, ctx, absence_other, p_absent, days, fy, pupil
-    )
+    risks["truancy"], truancy_onset = _truancy(world, ctx, absence_other, p_absent, days, fy, pupil)
     onsets.append(truancy_onset)
     progress.advance()
     risks["postpartum_depression"], ppd_onset = _postpartum(world, ctx, rng)
@@ -358,8 +366,10 @@ def _event_frame(flags: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"household_id": rows, "month": cols})
 
 
-def _draw_households(profile: Profile, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Households with their children, trimmed so the last month holds about n_children aged 0-17."""
+def _draw_households(
+    profile: Profile, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Households with children, trimmed so the last month holds about n_children aged 0-17."""
     n_months = profile.n_months
     target = profile.n_children
     n_draw = int(target * 0.95) + 200
@@ -434,7 +444,12 @@ def _draw_households(profile: Profile, rng: np.random.Generator) -> tuple[pd.Dat
     households = pd.DataFrame(
         {
             "household_id": np.arange(n_households),
-            "n_children": children.groupby("household_id").size().reindex(range(n_households)).fillna(0).astype(int).to_numpy(),
+            "n_children": children.groupby("household_id")
+            .size()
+            .reindex(range(n_households))
+            .fillna(0)
+            .astype(int)
+            .to_numpy(),
             "mother_birth_month": first_birth_k - np.round(mother_age * 12).astype(int),
             "young_mother": mother_age < 21,
             "entry_month": entry[kept],
@@ -472,13 +487,21 @@ def _residences(
     current = households["home_municipality"].to_numpy().copy()
     spell_start = households["entry_month"].to_numpy().copy()
     spells: list[tuple[int, int, int, int, str]] = []
-    address = rng.integers(0, 1 << 30, n_households)
+    address = np.asarray(rng.integers(0, 1 << 30, n_households))
     for t in range(n_months):
         between = move_between[:, t]
         moved = between | move_local[:, t]
         if moved.any():
-            for h in np.nonzero(moved)[0]:
-                spells.append((int(h), int(current[h]), int(spell_start[h]), t, str(address[h])))
+            for mover in np.nonzero(moved)[0]:
+                spells.append(
+                    (
+                        int(mover),
+                        int(current[mover]),
+                        int(spell_start[mover]),
+                        t,
+                        str(address[mover]),
+                    )
+                )
             shift = rng.integers(1, n_muni, n_households)
             current = np.where(between, (current + shift) % n_muni, current)
             address = np.where(moved, rng.integers(0, 1 << 30, n_households), address)
@@ -501,8 +524,10 @@ def _residences(
         "between",
     )
     entry = households["entry_month"].to_numpy()
-    arrived = ~has_previous & (residences["start_month"].to_numpy() > 0) & (
-        residences["start_month"].to_numpy() == entry[residences["household_id"].to_numpy()]
+    arrived = (
+        ~has_previous
+        & (residences["start_month"].to_numpy() > 0)
+        & (residences["start_month"].to_numpy() == entry[residences["household_id"].to_numpy()])
     )
     residences.loc[arrived, "move_kind"] = "from_outside"
     return municipality, residences
@@ -529,7 +554,15 @@ def _income(
         mean_econ = econ[:, in_year].mean(axis=1)
         noise = rng.normal(0, 0.25, len(mean_econ))
         income = np.exp(np.log(290.0) - 0.42 * mean_econ + noise)
-        rows.append(pd.DataFrame({"household_id": households["household_id"], "fiscal_year": year, "equivalised_income": income}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "household_id": households["household_id"],
+                    "fiscal_year": year,
+                    "equivalised_income": income,
+                }
+            )
+        )
     income_frame = pd.concat(rows, ignore_index=True)
     weights = income_frame["household_id"].map(children.groupby("household_id").size()).fillna(0)
     # A fixed poverty line (10k yen, equivalised): the income scale is set once so that the first
@@ -552,10 +585,13 @@ def _calibrate_truancy(
     days: np.ndarray,
     fy: np.ndarray,
 ) -> tuple[float, float]:
-    """Absence intercepts for elementary and junior-high pupils hitting the national 不登校 rates."""
+    """Absence intercepts for elementary and junior-high pupils: the national 不登校 rates."""
     years = [y for y in np.unique(fy) if (fy == y).sum() == 12]
     intercepts = []
-    for stage_jh, target in ((False, TARGET_TRUANCY_ELEMENTARY), (True, TARGET_TRUANCY_JUNIOR_HIGH)):
+    for stage_jh, target in (
+        (False, TARGET_TRUANCY_ELEMENTARY),
+        (True, TARGET_TRUANCY_JUNIOR_HIGH),
+    ):
         blocks = []
         for year in years:
             cols = np.nonzero(fy == year)[0]
@@ -590,7 +626,9 @@ def _as_of_state(values: np.ndarray) -> np.ndarray:
     return shifted
 
 
-def _abuse(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
+def _abuse(
+    world: World, ctx: _ChildContext, rng: np.random.Generator
+) -> tuple[np.ndarray, pd.DataFrame]:
     hh = world.households
     step_parent = (np.cumsum(_remarriage_matrix(world), axis=1) > 0) & world.partnered
     age = ctx.age_months
@@ -638,7 +676,14 @@ def _abuse(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tuple[
         registered[:, t] = registered_until > t
     world.support["abuse"] = registered
     for child in np.nonzero(initial)[0]:
-        registrations.append((child, -1 - int(rng.integers(0, 24)), int(registered_until[child]) if registered_until[child] < 36 else 36, False))
+        registrations.append(
+            (
+                child,
+                -1 - int(rng.integers(0, 24)),
+                int(registered_until[child]) if registered_until[child] < 36 else 36,
+                False,
+            )
+        )
     world.events["abuse_report"] = pd.DataFrame(reports, columns=["child_index", "month"])
     world.events["abuse_report"]["kind"] = rng.choice(
         ["心理的虐待", "身体的虐待", "ネグレクト", "性的虐待"],
@@ -662,7 +707,9 @@ def _remarriage_matrix(world: World) -> np.ndarray:
     return flags
 
 
-def _poverty(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
+def _poverty(
+    world: World, ctx: _ChildContext, rng: np.random.Generator
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Entering 生活保護 (household, monthly) or 就学援助 (pupil, decided each May)."""
     profile = world.profile
     econ = world.econ
@@ -672,7 +719,9 @@ def _poverty(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tupl
 
     # 生活保護: entry hazard rises steeply with economic strain; exits are slow.
     exit_hazard = 0.025
-    entry_target = exit_hazard * TARGET_PUBLIC_ASSISTANCE_STOCK / (1 - TARGET_PUBLIC_ASSISTANCE_STOCK)
+    entry_target = (
+        exit_hazard * TARGET_PUBLIC_ASSISTANCE_STOCK / (1 - TARGET_PUBLIC_ASSISTANCE_STOCK)
+    )
     weights = np.repeat(kids_per_hh, n_months)
     flat = (PA_SLOPE * econ).ravel()
     sample = rng.choice(len(flat), size=min(len(flat), 400_000), p=weights / weights.sum())
@@ -680,7 +729,9 @@ def _poverty(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tupl
     pa_hazard = expit(pa_intercept + PA_SLOPE * econ)
     on_pa = np.zeros((n_households, n_months), dtype=bool)
     first_econ = econ[:, 0]
-    threshold = np.quantile(np.repeat(first_econ, kids_per_hh.astype(int)), 1 - TARGET_PUBLIC_ASSISTANCE_STOCK)
+    threshold = np.quantile(
+        np.repeat(first_econ, kids_per_hh.astype(int)), 1 - TARGET_PUBLIC_ASSISTANCE_STOCK
+    )
     state = first_econ > threshold
     for t in range(n_months):
         if t > 0:
@@ -805,7 +856,9 @@ def _truancy(
     return risk, frame
 
 
-def _postpartum(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
+def _postpartum(
+    world: World, ctx: _ChildContext, rng: np.random.Generator
+) -> tuple[np.ndarray, pd.DataFrame]:
     """EPDS 9+ at any of three postnatal screenings (1 month, home visit, 3-4 month checkup)."""
     children = world.children
     hh = world.households
@@ -832,7 +885,9 @@ def _postpartum(world: World, ctx: _ChildContext, rng: np.random.Generator) -> t
     screen_month = np.stack([b + 1, b + rng.integers(2, 4, len(b)), b + 4], axis=1)
     positive = scores >= EPDS_CUTOFF
     first_pos = np.where(positive.any(axis=1), positive.argmax(axis=1), -1)
-    onset_month = np.where(first_pos >= 0, screen_month[np.arange(len(b)), np.maximum(first_pos, 0)], -1)
+    onset_month = np.where(
+        first_pos >= 0, screen_month[np.arange(len(b)), np.maximum(first_pos, 0)], -1
+    )
     world.events["epds"] = pd.DataFrame(
         {
             "child_index": np.repeat(born_in, 3),
@@ -844,7 +899,11 @@ def _postpartum(world: World, ctx: _ChildContext, rng: np.random.Generator) -> t
     world.events["epds"] = world.events["epds"][world.events["epds"]["month"] < n_months]
     has_onset = (onset_month >= 0) & (onset_month < n_months)
     frame = pd.DataFrame(
-        {"child_index": born_in[has_onset], "month": onset_month[has_onset], "hardship": "postpartum_depression"}
+        {
+            "child_index": born_in[has_onset],
+            "month": onset_month[has_onset],
+            "hardship": "postpartum_depression",
+        }
     )
     support = np.zeros((n_children, n_months), dtype=bool)
     for child, month in zip(born_in[has_onset], onset_month[has_onset], strict=True):
@@ -867,7 +926,9 @@ def _postpartum(world: World, ctx: _ChildContext, rng: np.random.Generator) -> t
     return risk, frame
 
 
-def _young_carer(world: World, ctx: _ChildContext, rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
+def _young_carer(
+    world: World, ctx: _ChildContext, rng: np.random.Generator
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Caring for a sibling, parent or grandparent; identified later by survey or case work."""
     n_children, n_months = ctx.age_months.shape
     hh = world.households
@@ -934,11 +995,13 @@ def _risk_frame(
     children: pd.DataFrame, child_present: np.ndarray, risks: dict[str, np.ndarray]
 ) -> pd.DataFrame:
     """Long table (child, as-of month) with each hardship's true 6-month risk (NaN: not scored)."""
-    n_children, n_months = child_present.shape
+    n_months = child_present.shape[1]
     as_of = np.arange(1, n_months - HORIZON_MONTHS + 1)
     mask = child_present[:, as_of]
     rows, cols = np.nonzero(mask)
-    frame = pd.DataFrame({"child_index": rows.astype(np.int32), "month": as_of[cols].astype(np.int16)})
+    frame = pd.DataFrame(
+        {"child_index": rows.astype(np.int32), "month": as_of[cols].astype(np.int16)}
+    )
     for name in HARDSHIPS:
         frame[name] = risks[name][rows, as_of[cols]].astype(np.float32)
     return frame
@@ -986,9 +1049,9 @@ def _people_and_names(
     partner_kanji, partner_kana = sample_surnames(tables, rng, n_households)
     foreign = hh["foreign"].to_numpy()
     pick = rng.integers(0, len(FOREIGN_SURNAMES), n_households)
-    for h in np.nonzero(foreign)[0]:
-        family_kanji[h], family_kana[h] = FOREIGN_SURNAMES[pick[h]]
-        maiden_kanji[h], maiden_kana[h] = FOREIGN_SURNAMES[pick[h]]
+    for foreign_household in np.nonzero(foreign)[0]:
+        family_kanji[foreign_household], family_kana[foreign_household] = FOREIGN_SURNAMES[pick[foreign_household]]
+        maiden_kanji[foreign_household], maiden_kana[foreign_household] = FOREIGN_SURNAMES[pick[foreign_household]]
     single_start = hh["single_at_start"].to_numpy()
 
     frames = []
@@ -1125,9 +1188,10 @@ def _people_and_names(
     household = people["household_id"].to_numpy()
     joined = people["joined_month"].to_numpy()
     by_household: dict[int, list[int]] = {}
-    for idx in np.nonzero((role == "child") | (role == "mother"))[0]:
-        by_household.setdefault(int(household[idx]), []).append(int(idx))
-    for h, month in zip(events["household_id"], events["month"], strict=True):
+    for position in np.nonzero((role == "child") | (role == "mother"))[0]:
+        by_household.setdefault(int(household[position]), []).append(int(position))
+    for household_id, month in zip(events["household_id"], events["month"], strict=True):
+        h = int(household_id)
         if foreign[h] or rng.random() > 0.6:
             continue
         for idx in by_household.get(int(h), []):
@@ -1136,7 +1200,8 @@ def _people_and_names(
             if role[idx] == "child" and rng.random() > 0.75:
                 continue
             changes.append((idx, int(month) + 1, maiden_kanji[h], maiden_kana[h], "離婚"))
-    for h, month in zip(remar["household_id"], remar["month"], strict=True):
+    for household_id, month in zip(remar["household_id"], remar["month"], strict=True):
+        h = int(household_id)
         if foreign[h]:
             continue
         for idx in by_household.get(int(h), []):
@@ -1144,10 +1209,14 @@ def _people_and_names(
                 continue
             if role[idx] == "child" and rng.random() > 0.6:
                 continue
-            changes.append((idx, int(month) + 1, partner_kanji[h], partner_kana[h], "婚姻・養子縁組"))
+            changes.append(
+                (idx, int(month) + 1, partner_kanji[h], partner_kana[h], "婚姻・養子縁組")
+            )
     name_changes = pd.DataFrame(
         changes, columns=["person_index", "month", "surname", "surname_kana", "reason"]
     )
     name_changes = name_changes[name_changes["month"] < profile.n_months]
-    name_changes.insert(0, "person_id", people["person_id"].to_numpy()[name_changes["person_index"]])
+    name_changes.insert(
+        0, "person_id", people["person_id"].to_numpy()[name_changes["person_index"]]
+    )
     return people, name_changes.drop(columns=["person_index"]).reset_index(drop=True)

@@ -23,10 +23,13 @@ def test_help_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys; from typer.testing import CliRunner; from mimamori.cli import app;"
         "CliRunner().invoke(app, ['--help']);"
-        "heavy = [m for m in ('mlflow', 'shap', 'lightgbm', 'splink', 'pandas') if m in sys.modules];"
+        "heavy = [m for m in ('mlflow', 'shap', 'lightgbm', 'splink', 'pandas')"
+        " if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert output.stdout.strip() == ""
 
 

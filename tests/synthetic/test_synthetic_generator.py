@@ -61,7 +61,11 @@ def test_ground_truth_is_kept_apart(tiny_population: Path) -> None:
     assert set(ids["id_kind"]) >= {"atena", "pupil", "boshi"}
     assert {"true_risk_abuse", "true_risk_young_carer"} <= set(risk.columns)
     assert set(onsets["hardship"]) == {
-        "abuse", "poverty", "truancy", "postpartum_depression", "young_carer"
+        "abuse",
+        "poverty",
+        "truancy",
+        "postpartum_depression",
+        "young_carer",
     }
     # No extract holds a person_id: the truth is only in the ground-truth folder.
     registry = (tiny_population / "extracts" / "990002" / "registry" / "jumin.csv").read_text()
@@ -98,6 +102,8 @@ def test_existing_population_is_not_overwritten_without_force(
         ("tiny", None, -1, "seed"),
     ],
 )
-def test_invalid_options_are_refused(name: str, children: int | None, seed: int, message: str) -> None:
+def test_invalid_options_are_refused(
+    name: str, children: int | None, seed: int, message: str
+) -> None:
     with pytest.raises(ProfileError, match=message):
         resolve_profile(name, children=children, seed=seed)

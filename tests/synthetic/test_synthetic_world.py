@@ -49,7 +49,10 @@ def test_signals_precede_outcomes(tiny_world) -> None:  # type: ignore[no-untype
     onsets = onsets[onsets["month"] >= 4]
     absence = tiny_world.absence_days - tiny_world.illness_days
     before = np.mean(
-        [absence[c, m - 3 : m].mean() for c, m in zip(onsets["child_index"], onsets["month"], strict=True)]
+        [
+            absence[c, m - 3 : m].mean()
+            for c, m in zip(onsets["child_index"], onsets["month"], strict=True)
+        ]
     )
     pupils = (tiny_world.grade >= 1) & (tiny_world.grade <= 9)
     assert before > 3 * absence[pupils].mean()

@@ -145,9 +145,7 @@ NUMBER = st.integers(min_value=1, max_value=999)
 
 
 @given(NUMBER, NUMBER, NUMBER, st.sampled_from(["", "千代田区", "大字松原字"]))
-def test_every_notation_of_a_block_gives_one_key(
-    chome: int, ban: int, go: int, town: str
-) -> None:
+def test_every_notation_of_a_block_gives_one_key(chome: int, ban: int, go: int, town: str) -> None:
     full = str.maketrans("0123456789-", "０１２３４５６７８９－")
     notations = [
         f"{chome}丁目{ban}番{go}号",

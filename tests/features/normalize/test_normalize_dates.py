@@ -243,7 +243,9 @@ def test_era_form_round_trips(day: dt.date) -> None:
 def test_abbreviated_era_notations_round_trip(day: dt.date, style: str) -> None:
     canonical = to_japanese_era(day)
     era = canonical[:2]
-    era_year = day.year - {"明治": 1867, "大正": 1911, "昭和": 1925, "平成": 1988, "令和": 2018}[era]
+    era_year = (
+        day.year - {"明治": 1867, "大正": 1911, "昭和": 1925, "平成": 1988, "令和": 2018}[era]
+    )
     letter = ERA_LETTERS[era]
     rendered = {
         "letter": f"{letter}{era_year}.{day.month}.{day.day}",

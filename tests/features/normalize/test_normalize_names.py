@@ -6,7 +6,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from features.normalize import (
@@ -83,10 +83,7 @@ def test_every_fold_survives_nfkc_and_has_no_chain() -> None:
 
 
 def test_variant_table_is_read_lazily_and_is_read_only() -> None:
-    probe = (
-        "import features.normalize as n; "
-        "print(n.kanji_variant_table.cache_info().currsize)"
-    )
+    probe = "import features.normalize as n; print(n.kanji_variant_table.cache_info().currsize)"
     result = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=REPO_ROOT,
@@ -122,7 +119,14 @@ def test_kanji_display(text: str, display: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["髙橋 太郎", "高橋　太郎", "髙橋太郎", " 高橋  太郎 ", "髙\ufe00橋 太郎", "高\U000e0100橋太郎"],
+    [
+        "髙橋 太郎",
+        "高橋　太郎",
+        "髙橋太郎",
+        " 高橋  太郎 ",
+        "髙\ufe00橋 太郎",
+        "高\U000e0100橋太郎",
+    ],
 )
 def test_kanji_spellings_share_a_key(text: str) -> None:
     assert normalize_kanji_name(text).key == "高橋太郎"
@@ -368,11 +372,7 @@ def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
 def test_load_gaiji_map(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "codepoint,replacement,note\n"
-        "U+E001,髙,はしごだか\n"
-        "\n"
-        "u+e002 , 﨑 ,\n"
-        "U+F0001,𠮷,plane 15\n",
+        "codepoint,replacement,note\nU+E001,髙,はしごだか\n\nu+e002 , 﨑 ,\nU+F0001,𠮷,plane 15\n",
     )
     assert load_gaiji_map(path) == {"\ue001": "髙", "\ue002": "﨑", "\U000f0001": "𠮷"}
 
