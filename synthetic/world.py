@@ -1049,9 +1049,10 @@ def _people_and_names(
     partner_kanji, partner_kana = sample_surnames(tables, rng, n_households)
     foreign = hh["foreign"].to_numpy()
     pick = rng.integers(0, len(FOREIGN_SURNAMES), n_households)
-    for foreign_household in np.nonzero(foreign)[0]:
-        family_kanji[foreign_household], family_kana[foreign_household] = FOREIGN_SURNAMES[pick[foreign_household]]
-        maiden_kanji[foreign_household], maiden_kana[foreign_household] = FOREIGN_SURNAMES[pick[foreign_household]]
+    for household_index in np.nonzero(foreign)[0]:
+        kanji, kana = FOREIGN_SURNAMES[pick[household_index]]
+        family_kanji[household_index], family_kana[household_index] = kanji, kana
+        maiden_kanji[household_index], maiden_kana[household_index] = kanji, kana
     single_start = hh["single_at_start"].to_numpy()
 
     frames = []
