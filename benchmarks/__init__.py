@@ -1,0 +1,1 @@
+"""Benchmark scripts (`make bench`). Figures are appended to docs/benchmarks.md."""
