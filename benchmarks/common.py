@@ -40,7 +40,8 @@ def run_measured(label: str, command: list[str], repeats: int = 1) -> Measuremen
             "import resource, subprocess, sys, time;"
             "t = time.perf_counter(); subprocess.run(sys.argv[1:], check=True,"
             " stdout=subprocess.DEVNULL);"
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+            "usage = resource.getrusage(resource.RUSAGE_CHILDREN);"
+            "print(time.perf_counter() - t, usage.ru_maxrss)",
             *command,
         ]
         output = subprocess.run(wrapper, check=True, capture_output=True, text=True).stdout
