@@ -1,9 +1,9 @@
 """Comparison keys for Japanese street addresses (住所) written in any of the usual notations.
 
-The registry writes 一丁目２番地の３, the school 1-2-3, the health centre
-1丁目2番3号 サンハイツ201号室.
-The key keeps the town part as written (minus 大字/字 and spaces) and reduces the block
-(丁目, 番地/番, 号 and branch numbers) to `1-2-3`; the building and room go to `building`.
+The registry writes 一丁目２番地の３, the school 1-2-3, the health centre 1丁目2番3号 followed by
+サンハイツ201号室. The key keeps the town part as written (minus 大字/字 and spaces) and
+reduces the block (丁目, 番地/番, 号 and branch numbers) to `1-2-3`; the building and room go
+to `building`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ __all__ = ["NormalizedAddress", "normalize_address"]
 # The block has at most 丁目, 番地 and 号; a fourth number (1-2-3-101) is a room.
 _MAX_BLOCK_PARTS: Final = 3
 
-# NFKC has already mapped － and ｰ; these are the dashes it leaves alone. ─ (box drawing)
-# turns up when addresses were keyed in with a kanji IME.
+# NFKC has already mapped － and ｰ; these are the dashes it leaves alone. The box-drawing
+# ─ and ━ are IME candidates that also get picked for a dash.
 _DASHES: Final = str.maketrans(dict.fromkeys("‐‑‒–—―−─━", "-"))
 # ー is only a dash right after a digit; elsewhere it is the long vowel of コーポ.
 _LONG_VOWEL_AS_DASH_RE: Final = re.compile(f"(?<=\\d)ー(?=[\\d{KANJI_NUMERAL_CHARS}])")

@@ -54,7 +54,7 @@ _SMALL_KANA: Final = str.maketrans(
 )
 # Hyphen-like characters people type for the long-vowel mark; NFKC has already mapped
 # full-width －, ｰ and the small hyphen to - or ー.
-_LONG_VOWEL_LOOKALIKES: Final = frozenset("-‐‑‒–—―−ｰ")
+_LONG_VOWEL_LOOKALIKES: Final = frozenset("-‐‑‒–—―−")
 # Spacing (non-combining) sound marks: NFKC turns ゛ into " " + U+3099, which would leave a
 # space inside the kana, so they become the combining marks before NFKC composes them.
 _SPACING_SOUND_MARKS: Final = str.maketrans({"゛": "\u3099", "゜": "\u309a"})
@@ -155,11 +155,12 @@ def _fold_kanji_char(ch: str, variants: Mapping[str, str]) -> str:
 def normalize_kanji_name(text: str, gaiji_map: Mapping[str, str] | None = None) -> NormalizedName:
     """Clean a kanji name field and build its comparison key.
 
-    `gaiji_map` (see load_gaiji_map) replaces the municipality's private-use characters first,
-    so a replacement that is itself an old form is folded like any other character. Private-use
-    characters it does not cover, 〓 and U+FFFD stay in `display`, become UNKNOWN_CHAR in
-    `key` and are listed in `unmapped_gaiji`: an unreadable character must never vanish,
-    or 髙〓 and 髙 would look identical. Raises ValueError for an empty name.
+    `gaiji_map` (see load_gaiji_map; keys are single characters) replaces the municipality's
+    private-use characters first, so a replacement that is itself an old form is folded like
+    any other character. Private-use characters it does not cover, 〓 and U+FFFD stay in
+    `display`, become UNKNOWN_CHAR in `key` and are listed in `unmapped_gaiji`: an unreadable
+    character must never vanish, or 髙〓 and 髙 would look identical.
+    Raises ValueError for an empty name.
     """
     mapped = "".join(gaiji_map.get(ch, ch) for ch in text) if gaiji_map else text
     display = _collapse_spaces(_nfkc_keeping_compatibility_ideographs(_drop_invisible(mapped)))

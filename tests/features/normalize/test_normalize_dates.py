@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -268,3 +269,13 @@ def test_western_notations_round_trip(day: dt.date) -> None:
         f"{day.year}年{day.month}月{day.day}日",
     ):
         assert parse_japanese_date(rendered) == day
+
+
+DATE_ALPHABET = "令和平成昭大明治元年月日RHSTMrhs0123456789０１２./-ー 　十一二〇"
+
+
+@given(st.one_of(st.text(alphabet=DATE_ALPHABET, max_size=16), st.text(max_size=12)))
+def test_arbitrary_text_fails_only_with_date_parse_error(text: str) -> None:
+    for parse in (parse_japanese_date, parse_year_month):
+        with contextlib.suppress(DateParseError):
+            parse(text)
