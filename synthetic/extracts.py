@@ -616,44 +616,49 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
 
     # 障害者手帳 and 要介護認定 of household members (young-carer and abuse signals).
     hh = world.households
-    disability_rows = []
-    for row in members.drop_duplicates("person_id").itertuples(index=False):
-        h = row.household_id
-        if row.role == "mother" and hh.at[h, "mother_prior_mental"] and rng.random() < 0.45:
-            disability_rows.append(
-                (
-                    row.person_id,
-                    "精神障害者保健福祉手帳",
-                    f"{rng.integers(1, 4)}級",
-                    row.person_start - int(rng.integers(0, 60)),
-                )
-            )
-        if (
-            row.role in ("mother", "father")
-            and hh.at[h, "parent_disability"]
-            and (row.role == "father") == bool(h % 2)
-        ):
-            disability_rows.append(
-                (
-                    row.person_id,
-                    "身体障害者手帳",
-                    f"{rng.integers(1, 7)}級",
-                    row.person_start - int(rng.integers(0, 120)),
-                )
-            )
-        if (
-            row.role == "child"
-            and row.child_index >= 0
-            and world.children.at[int(row.child_index), "disability"]
-        ):
-            disability_rows.append(
-                (
-                    row.person_id,
-                    "療育手帳",
-                    str(rng.choice(["A", "B"])),
-                    max(row.joined_month + 24, row.person_start),
-                )
-            )
+    unique = members.drop_duplicates("person_id")
+    household = unique["household_id"].to_numpy()
+    role = unique["role"].to_numpy()
+    start_month = unique["person_start"].to_numpy()
+    person_ids = unique["person_id"].to_numpy()
+    n = len(unique)
+    mental = (role == "mother") & hh["mother_prior_mental"].to_numpy()[household]
+    mental &= rng.random(n) < 0.45
+    # The parent with a physical disability is the father in odd households, else the mother.
+    physical = np.isin(role, ["mother", "father"]) & hh["parent_disability"].to_numpy()[household]
+    physical &= (role == "father") == (household % 2 == 1)
+    child_index = unique["child_index"].to_numpy().astype(int)
+    child_disabled = world.children["disability"].to_numpy()
+    learning = (role == "child") & (child_index >= 0)
+    learning[learning] = child_disabled[child_index[learning]]
+    joined = unique["joined_month"].to_numpy()
+    disability_rows = list(
+        zip(
+            person_ids[mental],
+            np.full(int(mental.sum()), "精神障害者保健福祉手帳"),
+            [f"{g}級" for g in rng.integers(1, 4, int(mental.sum()))],
+            start_month[mental] - rng.integers(0, 60, int(mental.sum())),
+            strict=True,
+        )
+    )
+    disability_rows += list(
+        zip(
+            person_ids[physical],
+            np.full(int(physical.sum()), "身体障害者手帳"),
+            [f"{g}級" for g in rng.integers(1, 7, int(physical.sum()))],
+            start_month[physical] - rng.integers(0, 120, int(physical.sum())),
+            strict=True,
+        )
+    )
+    disability_rows += list(
+        zip(
+            person_ids[learning],
+            np.full(int(learning.sum()), "療育手帳"),
+            rng.choice(["A", "B"], int(learning.sum())),
+            np.maximum(joined[learning] + 24, start_month[learning]),
+            strict=True,
+        )
+    )
     dis = pd.DataFrame(disability_rows, columns=["person_id", "kind", "grade", "month"])
     issued = _random_day(start, dis["month"].to_numpy(), rng)
     results.append(
