@@ -68,7 +68,6 @@ def synth(
     departments hand over: CP932 or UTF-8 CSV, Japanese-era dates, notation variants and 外字.
     The ground truth (data-dir/ground_truth/) is for evaluation code only.
     """
-    from features.settings import get_settings
     from synthetic.generator import GenerationError, generate
     from synthetic.profiles import ProfileError, resolve_profile
 
@@ -76,8 +75,7 @@ def synth(
         resolved = resolve_profile(profile, children=children, seed=seed)
     except ProfileError as error:
         raise _fail(str(error)) from None
-    settings = get_settings()
-    root = data_dir or settings.data_dir
+    root = _settings(data_dir).data_dir
     with _progress() as progress:
         try:
             summary = generate(resolved, root, overwrite=force, progress=progress)
@@ -105,6 +103,57 @@ def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
 
 
 @app.command()
+def ingest(
+    extracts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of departmental extracts, one sub-folder per municipality code "
+            "(default: data-dir/extracts).",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Load departmental CSV extracts into the database, all or nothing.
+
+    Each file is read in its declared encoding (CP932 or UTF-8) and every row is checked against
+    the source catalogue. A row that cannot be read is quarantined with its file, line and reason;
+    per file, rows read = rows loaded + rows quarantined. Re-running with unchanged files changes
+    nothing; if anything fails, the database keeps what it had before.
+    """
+    from features.ingest.run import IngestError, ingest_extracts
+    from features.store.database import make_engine
+    from features.store.migrate import upgrade
+
+    settings = _settings(data_dir)
+    root = extracts or settings.extracts_dir
+    if not root.is_dir():
+        raise _fail(f"no extracts folder at {root}; run `mimamori synth` or pass --extracts")
+    url = settings.resolved_database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with _progress() as progress:
+            report = ingest_extracts(root, engine, progress=progress)
+    except IngestError as error:
+        raise _fail(str(error)) from None
+    finally:
+        engine.dispose()
+    _print_table("ingestion", report.as_rows())
+
+
+def _settings(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """Settings from the environment, with the data folder overridden by --data-dir."""
+    from features.settings import get_settings
+
+    settings = get_settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings
+
+
+@app.command()
 def demo(
     profile: Annotated[
         str, typer.Option(help="tiny, demo (about 20,000 children) or default (about 100,000).")
@@ -114,9 +163,11 @@ def demo(
 ) -> None:
     """Run every stage that exists so far on a fresh synthetic population.
 
-    Today that is: generate the synthetic extracts. Later stages join as they land.
+    Today that is: generate the synthetic extracts and ingest them. Later stages join as they
+    land.
     """
     synth(profile=profile, children=None, seed=seed, data_dir=data_dir, force=True)
+    ingest(extracts=None, data_dir=data_dir)
 
 
 def main() -> None:

@@ -655,7 +655,11 @@ def _tax_and_welfare(ctx: _MunicipalityContext) -> RenderResult:
             person_ids[learning],
             np.full(int(learning.sum()), "療育手帳"),
             rng.choice(["A", "B"], int(learning.sum())),
-            np.maximum(joined[learning] + 24, start_month[learning]),
+            # Issued at about two years old, never after the history ends.
+            np.minimum(
+                np.maximum(joined[learning] + 24, start_month[learning]),
+                world.profile.n_months - 1,
+            ),
             strict=True,
         )
     )

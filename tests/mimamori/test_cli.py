@@ -57,3 +57,23 @@ def test_synth_writes_a_small_population(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "extracts" / "manifest.json").exists()
     assert (tmp_path / "ground_truth" / "true_risk.parquet").exists()
+
+
+def test_ingest_without_extracts_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no extracts folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ingest_reports_every_file_and_is_idempotent(tmp_path: Path) -> None:
+    synth_result = runner.invoke(
+        app, ["synth", "--profile", "tiny", "--children", "250", "--data-dir", str(tmp_path)]
+    )
+    assert synth_result.exit_code == 0, synth_result.output
+    first = runner.invoke(app, ["ingest", "--data-dir", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    assert "quarantined" in first.output
+    second = runner.invoke(app, ["ingest", "--data-dir", str(tmp_path)])
+    assert second.exit_code == 0, second.output
+    assert "unchanged" in second.output

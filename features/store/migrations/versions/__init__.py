@@ -1,0 +1,1 @@
+"""Alembic revisions; loaded by Alembic from their files, never imported by name."""

@@ -1,0 +1,74 @@
+"""Fixtures for ingest tests: one small generated population per session, and databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from features.store.database import make_engine
+from features.store.migrate import upgrade
+
+# After every legitimate date of the synthetic history (it ends March 2026; 把握日 run two
+# months later), so only genuinely impossible future dates are quarantined as future_date.
+RUN_DATE = dt.date(2026, 6, 30)
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def small_population(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated population of about 300 children (extracts and ground truth), read-only."""
+    from synthetic.generator import generate
+    from synthetic.profiles import resolve_profile
+
+    root = tmp_path_factory.mktemp("small-population")
+    generate(resolve_profile("tiny", children=300, seed=5), root)
+    return root
+
+
+@pytest.fixture
+def extracts(small_population: Path, tmp_path: Path) -> Path:
+    """A private copy of the population's extracts that a test may modify."""
+    target = tmp_path / "extracts"
+    shutil.copytree(small_population / "extracts", target)
+    return target
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A migrated PostgreSQL store in a schema of its own, dropped afterwards."""
+    url = os.environ.get("MIMAMORI_TEST_DATABASE_URL", DEFAULT_POSTGRES_URL)
+    admin = make_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect():
+            pass
+    except OperationalError as error:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL server answers at {url}: {error.orig}")
+    schema = f"mimamori_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
