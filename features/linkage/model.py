@@ -1,0 +1,222 @@
+"""Fellegi-Sunter scoring of candidate pairs with Splink on an embedded DuckDB.
+
+Parameters start from the priors in the settings file. With enough records they are
+re-estimated on the run's own data: the share of matching pairs from near-certain rules, u by
+random sampling, m by expectation maximisation on blocks that are never names alone (a block on
+names would leave the name parameters unestimated and would see only the pairs whose names
+already agree, which hides exactly the notation variants and surname changes linkage must
+survive). m is then floored, so that a disagreement never seen in training (a mistyped date of
+birth, say) weighs heavily against a match without ruling it out.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import pandas as pd
+
+from features.linkage.config import LinkageSettings
+
+__all__ = ["SPLINK_COLUMNS", "Progress", "ScoredPairs", "score_pairs", "splink_input"]
+
+logger = logging.getLogger(__name__)
+
+SPLINK_COLUMNS: Final = (
+    "record_key",
+    "municipality",
+    "source",
+    "id_kind",
+    "birth_date",
+    "sex",
+    "name_key",
+    "surname_key",
+    "given_key",
+    "kana_key",
+    "surname_kana_key",
+    "given_kana_key",
+    "history_surname_keys",
+    "history_surname_kana_keys",
+    "address_key",
+)
+_TEXT_COLUMNS: Final = tuple(
+    c
+    for c in SPLINK_COLUMNS
+    if c not in ("birth_date", "sex", "history_surname_keys", "history_surname_kana_keys")
+)
+
+
+class Progress(Protocol):
+    """The progress protocol every stage accepts (mimamori.progress.RichProgress implements it)."""
+
+    def start(self, description: str, total: int) -> None: ...
+
+    def advance(self, steps: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """Candidate pairs at or above the review threshold, with the model that scored them."""
+
+    pairs: pd.DataFrame
+    trained: bool
+    model: Mapping[str, Any]
+
+
+def _text_or_none(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+def splink_input(keys: pd.DataFrame) -> pd.DataFrame:
+    """The columns Splink compares, with NULL for every missing value (U sex included)."""
+    frame = pd.DataFrame(index=keys.index)
+    for column in _TEXT_COLUMNS:
+        frame[column] = pd.Series(
+            [_text_or_none(v) for v in keys[column]], index=keys.index, dtype=object
+        )
+    frame["birth_date"] = pd.Series(
+        [None if pd.isna(d) else pd.Timestamp(d).strftime("%Y-%m-%d") for d in keys["birth_date"]],
+        index=keys.index,
+        dtype=object,
+    )
+    frame["sex"] = pd.Series(
+        [s if s in ("M", "F") else None for s in keys["sex"]], index=keys.index, dtype=object
+    )
+    for column in ("history_surname_keys", "history_surname_kana_keys"):
+        frame[column] = pd.Series([list(h) for h in keys[column]], index=keys.index, dtype=object)
+    return frame.reset_index(drop=True)
+
+
+def _floored(model: dict[str, Any], priors: Mapping[str, Any], m_floor: float) -> dict[str, Any]:
+    """Fill untrained m and u from the priors, floor m, and keep each comparison's m summing to 1.
+
+    u is never left at zero: a level no random pair reached (names swapped, say) keeps its prior.
+    """
+    prior_levels = {
+        comparison["output_column_name"]: comparison["comparison_levels"]
+        for comparison in priors["comparisons"]
+    }
+    for comparison in model["comparisons"]:
+        levels = comparison["comparison_levels"]
+        defaults = prior_levels.get(comparison["output_column_name"], [])
+        non_null = [level for level in levels if not level.get("is_null_level")]
+        for index, level in enumerate(levels):
+            if level.get("is_null_level"):
+                continue
+            prior = defaults[index] if index < len(defaults) else {}
+            for parameter in ("m_probability", "u_probability"):
+                value = level.get(parameter)
+                unusable = value is None or not math.isfinite(value) or value <= 0
+                if unusable and parameter in prior:
+                    level[parameter] = prior[parameter]
+            if level.get("m_probability") is not None and not level.get("fix_m_probability"):
+                level["m_probability"] = max(level["m_probability"], m_floor)
+        free = [lv for lv in non_null if not lv.get("fix_m_probability") and "m_probability" in lv]
+        total = sum(lv["m_probability"] for lv in non_null if "m_probability" in lv)
+        fixed = total - sum(lv["m_probability"] for lv in free)
+        free_total = sum(lv["m_probability"] for lv in free)
+        if free and free_total > 0 and total > 0:
+            for level in free:
+                level["m_probability"] *= (1.0 - fixed) / free_total
+    return model
+
+
+def _without_term_frequencies(model: dict[str, Any]) -> dict[str, Any]:
+    """Switch term-frequency adjustments off.
+
+    Frequencies are counted in the run's own records; in a few dozen records every name looks
+    common, and the adjustment would punish exactly the agreements that matter. The adjustment
+    is removed rather than weighted 0: Splink 5 drops a zero weight when it serialises a level
+    and falls back to 1.
+    """
+    tf_keys = (
+        "tf_adjustment_column",
+        "tf_adjustment_weight",
+        "tf_minimum_u_value",
+        "disable_tf_exact_match_detection",
+    )
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            for tf_key in tf_keys:
+                level.pop(tf_key, None)
+    return model
+
+
+def _train(linker: Any, settings: LinkageSettings, progress: Progress | None) -> dict[str, Any]:
+    training = settings.training
+    rules = [settings.with_filter(rule) for rule in training.prior_deterministic_rules]
+    try:
+        linker.training.estimate_probability_two_random_records_match(
+            rules, recall=training.prior_recall
+        )
+    except ValueError:
+        # Too many deterministic matches for the stated recall: keep the prior instead.
+        logger.warning("kept the prior probability that two records match")
+    if progress is not None:
+        progress.advance()
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=training.u_max_pairs, seed=training.u_seed
+    )
+    if progress is not None:
+        progress.advance()
+    for rule in training.em_blocking_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            settings.with_filter(rule)
+        )
+        if progress is not None:
+            progress.advance()
+    trained: dict[str, Any] = linker.misc.save_model_to_json()
+    return trained
+
+
+def score_pairs(
+    keys: pd.DataFrame,
+    settings: LinkageSettings,
+    *,
+    threshold: float,
+    progress: Progress | None = None,
+) -> ScoredPairs:
+    """Score every candidate pair (blocking rules, pair filter) and keep those >= threshold.
+
+    Trains when there are at least `settings.training.min_records` records; otherwise the
+    priors in the settings score the pairs as they are.
+    """
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    frame = splink_input(keys)
+    priors = settings.splink_settings()
+    train = len(frame) >= settings.training.min_records
+    steps = 1 + (2 + len(settings.training.em_blocking_rules) if train else 0)
+    if progress is not None:
+        progress.start("record linkage: scoring pairs", steps)
+    connection = duckdb.connect()
+    try:
+        db_api = DuckDBAPI(connection=connection)
+        records = db_api.register(frame, table_name="mimamori_identity_records")
+        model = _without_term_frequencies(copy.deepcopy(priors))
+        if train and len(frame) > 1:
+            trainer = Linker(records, copy.deepcopy(priors), log_level=None)
+            model = _train(trainer, settings, progress)
+            model = _floored(model, priors, settings.training.m_floor)
+        linker = Linker(records, copy.deepcopy(model), log_level=None)
+        if len(frame) > 1:
+            predictions = linker.inference.predict(
+                threshold_match_probability=threshold, warning_mode="never"
+            )
+            pairs = predictions.as_pandas_dataframe()
+        else:
+            pairs = pd.DataFrame(
+                columns=["record_key_l", "record_key_r", "match_weight", "match_probability"]
+            )
+        if progress is not None:
+            progress.advance()
+    finally:
+        connection.close()
+    return ScoredPairs(pairs=pairs, trained=train, model=model)
