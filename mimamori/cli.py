@@ -143,6 +143,106 @@ def ingest(
     _print_table("ingestion", report.as_rows())
 
 
+@app.command()
+def link(data_dir: DataDirOption = None) -> None:
+    """Link the ingested records into one person master (名寄せ) and store it.
+
+    Records sharing a 宛名番号 within a municipality are linked directly; school and maternal-
+    health records, and people who moved between municipalities, are linked by name (kanji and
+    kana, normalised for old/new kanji, width, kana and 外字), date of birth, sex and address.
+    Uncertain pairs go to a review queue; decisions recorded there are respected on the next run.
+    Each person gets a pseudonymous id keyed by MIMAMORI_PSEUDONYM_KEY.
+    """
+    from features.linkage.run import LinkageRunError, linkage_report_rows, run_linkage
+    from features.store.database import make_engine
+    from features.store.migrate import upgrade
+
+    settings = _settings(data_dir)
+    url = settings.resolved_database_url
+    upgrade(url)
+    engine = make_engine(url)
+    extracts = settings.extracts_dir if settings.extracts_dir.is_dir() else None
+    try:
+        with _progress() as progress:
+            result = run_linkage(
+                engine,
+                key=settings.pseudonym_key.get_secret_value().encode(),
+                extracts_root=extracts,
+                progress=progress,
+            )
+    except LinkageRunError as error:
+        raise _fail(str(error)) from None
+    finally:
+        engine.dispose()
+    _print_table("linkage", linkage_report_rows(result))
+
+
+@app.command()
+def features(
+    first: Annotated[str, typer.Option("--from", help="First as-of month, YYYY-MM.")] = "2022-04",
+    last: Annotated[str, typer.Option("--to", help="Last as-of month, YYYY-MM.")] = "2026-03",
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Use only sources collected for this purpose (repeatable), for two-stage "
+            "screening: e.g. --purpose school first, welfare only for children flagged.",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[
+        int, typer.Option(help="Label horizon in months: did onset happen within it?")
+    ] = 6,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Build point-in-time features and labels for every child and as-of month.
+
+    A feature as of month T uses only records the municipality knew before the first day of T.
+    A source the municipality does not hold is missing (NaN with an indicator), never zero.
+    Writes data-dir/features/features.parquet and labels.parquet.
+    """
+    from features.linkage.persisted import load_identity_map
+    from features.pointintime.store import (
+        FeatureStoreError,
+        build_feature_store,
+        month_range,
+    )
+    from features.store.database import make_engine
+    from features.store.migrate import SchemaNotCurrentError, check_schema
+    from features.timeline.adapters import linked_records_from_store
+
+    settings = _settings(data_dir)
+    if horizon < 1:
+        raise _fail("--horizon must be at least 1 month")
+    try:
+        months = month_range(first, last)
+    except FeatureStoreError as error:
+        raise _fail(str(error)) from None
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        check_schema(engine)
+        identity_map = load_identity_map(engine)
+        if identity_map.empty:
+            raise _fail("no linked persons yet; run `mimamori ingest` and `mimamori link`")
+        with _progress() as progress:
+            progress.start("features and labels", 1)
+            records = linked_records_from_store(engine, identity_map)
+            summary = build_feature_store(
+                records,
+                months,
+                settings.data_dir / "features",
+                purposes=purpose or None,
+                horizon=horizon,
+            )
+            progress.advance()
+    except SchemaNotCurrentError:
+        raise _fail("the database is not set up; run `mimamori ingest` first") from None
+    except FeatureStoreError as error:
+        raise _fail(str(error)) from None
+    finally:
+        engine.dispose()
+    _print_table("feature store", summary.as_rows())
+
+
 def _settings(data_dir: Path | None):  # type: ignore[no-untyped-def]
     """Settings from the environment, with the data folder overridden by --data-dir."""
     from features.settings import get_settings
@@ -163,11 +263,13 @@ def demo(
 ) -> None:
     """Run every stage that exists so far on a fresh synthetic population.
 
-    Today that is: generate the synthetic extracts and ingest them. Later stages join as they
-    land.
+    Today that is: generate the synthetic extracts, ingest, link and build features. Later
+    stages join as they land.
     """
     synth(profile=profile, children=None, seed=seed, data_dir=data_dir, force=True)
     ingest(extracts=None, data_dir=data_dir)
+    link(data_dir=data_dir)
+    features(first="2022-04", last="2026-03", purpose=None, horizon=6, data_dir=data_dir)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ encoding the manifest gives, and collapses the repeated rows of one local identi
 address spells, school years, several pregnancies, several checkups) into one identity record:
 the latest name, the earlier names in `name_history`, the latest address. Rows whose ID is empty
 or whose date of birth is written but cannot be read are skipped and counted; an empty name is
-kept, because the other rows of that identity may carry one.
+kept, because the other rows of that identity may carry one. This module only reads and types
+the CSV cells; source_identities.py builds the records, as it does for store_adapter.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.linkage.records import record_key, validate_identity_records
+from features.linkage.source_identities import (
+    Tally,
+    assemble_identities,
+    birth_identities,
+    infant_checkup_identities,
+    pregnancy_identities,
+    registry_identities,
+    school_identities,
+)
 from features.normalize import (
     DateParseError,
     load_gaiji_map,
@@ -39,7 +48,8 @@ __all__ = [
 
 _MANIFEST: Final = "manifest.json"
 _GAIJI_MAP: Final = "gaiji_map.csv"
-_CHILD_RELATIONS: Final = frozenset({"子"})
+# As catalogue.yaml maps 続柄: stepchildren are children of the household too.
+_CHILD_RELATIONS: Final = frozenset({"子", "妻の子", "夫の子"})
 
 
 @dataclass(frozen=True)
@@ -49,20 +59,6 @@ class ExtractIdentities:
     records: pd.DataFrame
     skipped_rows: Mapping[str, int] = field(default_factory=dict)
     notes: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Tally:
-    skipped_rows: dict[str, int] = field(default_factory=dict)
-    notes: dict[str, int] = field(default_factory=dict)
-
-    def skip(self, relative: str, count: int) -> None:
-        if count:
-            self.skipped_rows[relative] = self.skipped_rows.get(relative, 0) + count
-
-    def note(self, what: str, count: int) -> None:
-        if count:
-            self.notes[what] = self.notes.get(what, 0) + count
 
 
 def _municipalities(root: Path) -> list[tuple[str, str]]:
@@ -108,7 +104,7 @@ def _year_month_start(text: str) -> dt.date:
     return dt.date(year, month, 1)
 
 
-def _sexes(values: pd.Series, tally: _Tally) -> pd.Series:
+def _sexes(values: pd.Series, tally: Tally) -> pd.Series:
     codes: dict[str, str] = {}
     unreadable = 0
     for text in values.unique().tolist():
@@ -124,70 +120,6 @@ def _sexes(values: pd.Series, tally: _Tally) -> pd.Series:
     return values.map(codes)
 
 
-def _blank_to_na(series: pd.Series) -> pd.Series:
-    text = series.astype(object)
-    return text.where(text.map(lambda v: isinstance(v, str) and v.strip() != ""), None)
-
-
-def _collapse(rows: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
-    """One row per local_id: the latest non-empty value of each field, names with history.
-
-    `rows` holds local_id, order, seq and the attribute columns; `names` holds local_id, order,
-    seq, name_kanji, name_kana. Ties in `order` fall back to `seq` (file order).
-    """
-    attributes = rows.sort_values(["local_id", "order", "seq"], na_position="first")
-    value_columns = [c for c in attributes.columns if c not in ("local_id", "order", "seq")]
-    for column in value_columns:
-        if attributes[column].dtype == object or pd.api.types.is_string_dtype(attributes[column]):
-            attributes[column] = _blank_to_na(attributes[column])
-    latest = attributes.groupby("local_id", sort=True)[value_columns].last()
-
-    events = names.sort_values(["local_id", "order", "seq"], na_position="first")
-    spellings_by_id: dict[str, list[tuple[str, str]]] = {}
-    for local_id, kanji, kana in zip(
-        events["local_id"].tolist(),
-        events["name_kanji"].tolist(),
-        events["name_kana"].tolist(),
-        strict=True,
-    ):
-        spellings_by_id.setdefault(local_id, []).append((kanji.strip(), kana.strip()))
-    name_kanji, name_kana, history, kana_history = [], [], [], []
-    for local_id in latest.index:
-        spellings = spellings_by_id.get(local_id, [])
-        kanji_seen = [kanji for kanji, _ in spellings if kanji]
-        current = kanji_seen[-1] if kanji_seen else ""
-        name_kanji.append(current)
-        history.append(list(dict.fromkeys(k for k in kanji_seen if k != current)))
-        # The kana written with the current name, else the latest kana at all: after a
-        # surname change an older kana would describe the old name.
-        with_current = [kana for kanji, kana in spellings if kana and kanji == current]
-        any_kana = [kana for _, kana in spellings if kana]
-        name_kana.append(with_current[-1] if with_current else (any_kana[-1] if any_kana else ""))
-        kana_history.append(list(dict.fromkeys(k for k in any_kana if k != name_kana[-1])))
-    latest["name_kanji"] = name_kanji
-    latest["name_kana"] = name_kana
-    latest["name_history"] = history
-    latest["name_kana_history"] = kana_history
-    return latest.reset_index()
-
-
-def _identity_frame(
-    collapsed: pd.DataFrame, municipality: str, source: str, id_kind: str, defaults: dict[str, str]
-) -> pd.DataFrame:
-    frame = collapsed.copy()
-    for column, value in defaults.items():
-        if column not in frame.columns:
-            frame[column] = value
-    frame = frame.fillna({c: "" for c in ("address", "household_key", "mother_record_key")})
-    frame["municipality"] = municipality
-    frame["source"] = source
-    frame["id_kind"] = id_kind
-    frame["record_key"] = [record_key(municipality, source, id_kind, v) for v in frame["local_id"]]
-    frame["sex"] = frame["sex"].fillna(defaults.get("sex", "U"))
-    frame["role"] = frame["role"].fillna(defaults.get("role", "unknown"))
-    return frame
-
-
 def _prepare(
     frame: pd.DataFrame,
     *,
@@ -195,7 +127,7 @@ def _prepare(
     id_column: str,
     birth_column: str | None,
     order: pd.Series,
-    tally: _Tally,
+    tally: Tally,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Drop rows without an ID or with an unreadable birth date; return them and the dates."""
     keep = frame[id_column].str.strip() != ""
@@ -212,7 +144,7 @@ def _prepare(
     return kept, births[keep]
 
 
-def _registry(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFrame | None:
+def _registry(root: Path, code: str, encoding: str, tally: Tally) -> pd.DataFrame | None:
     relative = f"{code}/registry/jumin.csv"
     path = root / relative
     if not path.is_file():
@@ -227,63 +159,42 @@ def _registry(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFra
         order=moved_in,
         tally=tally,
     )
-    building = rows["方書"].str.strip()
-    address = rows["住所"].str.strip() + np.where(building != "", " " + building, "")
     relation = rows["続柄"].str.strip()
-    attributes = pd.DataFrame(
-        {
-            "local_id": rows["local_id"],
-            "order": rows["order"],
-            "seq": rows["seq"],
-            "birth_date": births,
-            "sex": _sexes(rows["性別"], tally),
-            "address": address,
-            "household_key": np.where(
-                rows["世帯番号"].str.strip() != "", code + ":" + rows["世帯番号"].str.strip(), ""
-            ),
-            "role": np.where(
-                relation.isin(_CHILD_RELATIONS),
-                "child",
-                np.where(relation == "", "unknown", "adult"),
-            ),
-        }
-    )
-    names = rows[["local_id", "order", "seq"]].assign(
-        name_kanji=rows["氏名"], name_kana=rows["氏名カナ"]
+    canonical = rows[["local_id", "order", "seq"]].assign(
+        birth_date=births,
+        sex=_sexes(rows["性別"], tally),
+        role=np.where(
+            relation.isin(_CHILD_RELATIONS),
+            "child",
+            np.where(relation == "", "unknown", "adult"),
+        ),
+        address=rows["住所"],
+        address_building=rows["方書"],
+        household_no=rows["世帯番号"],
+        name=rows["氏名"],
+        name_kana=rows["氏名カナ"],
     )
     changes_relative = f"{code}/registry/shimei_henko.csv"
     changes_path = root / changes_relative
+    changes = None
     if changes_path.is_file():
-        changes = _read_csv(changes_path, encoding)
-        changed_on, _ = _parse_dates(changes["異動日"], parse_japanese_date)
-        changes = changes.assign(local_id=changes["宛名番号"].str.strip(), order=changed_on)
+        raw_changes = _read_csv(changes_path, encoding)
+        changed_on, _ = _parse_dates(raw_changes["異動日"], parse_japanese_date)
+        changes = pd.DataFrame(
+            {
+                "local_id": raw_changes["宛名番号"].str.strip(),
+                "order": changed_on,
+                "new_name": raw_changes["新氏名"],
+                "new_name_kana": raw_changes["新氏名カナ"],
+            }
+        )
         empty_id = changes["local_id"] == ""
         tally.skip(changes_relative, int(empty_id.sum()))
         changes = changes[~empty_id]
-        known = changes["local_id"].isin(attributes["local_id"])
-        tally.note("name_changes_without_registry_row", int((~known).sum()))
-        changes = changes[known]
-        # After every jumin row, so a change dated the day of a spell start wins the tie.
-        names = pd.concat(
-            [
-                names,
-                pd.DataFrame(
-                    {
-                        "local_id": changes["local_id"],
-                        "order": changes["order"],
-                        "seq": np.arange(len(changes)) + len(rows),
-                        "name_kanji": changes["新氏名"],
-                        "name_kana": changes["新氏名カナ"],
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
-    collapsed = _collapse(attributes, names)
-    return _identity_frame(collapsed, code, "registry", "atena", {"mother_record_key": ""})
+    return registry_identities(code, canonical, changes, tally)
 
 
-def _school(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFrame | None:
+def _school(root: Path, code: str, encoding: str, tally: Tally) -> pd.DataFrame | None:
     relative = f"{code}/school_register/gakuseki.csv"
     path = root / relative
     if not path.is_file():
@@ -302,27 +213,17 @@ def _school(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFrame
         order=order,
         tally=tally,
     )
-    attributes = pd.DataFrame(
-        {
-            "local_id": rows["local_id"],
-            "order": rows["order"],
-            "seq": rows["seq"],
-            "birth_date": births,
-            "sex": _sexes(rows["性別"], tally),
-            "address": rows["住所"].str.strip(),
-            "role": "child",
-        }
+    canonical = rows[["local_id", "order", "seq"]].assign(
+        birth_date=births,
+        sex=_sexes(rows["性別"], tally),
+        address=rows["住所"],
+        name=rows["氏名"],
+        name_kana=rows["氏名カナ"],
     )
-    names = rows[["local_id", "order", "seq"]].assign(
-        name_kanji=rows["氏名"], name_kana=rows["氏名カナ"]
-    )
-    collapsed = _collapse(attributes, names)
-    return _identity_frame(
-        collapsed, code, "school_register", "pupil", {"household_key": "", "mother_record_key": ""}
-    )
+    return school_identities(code, canonical)
 
 
-def _pregnancy(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFrame | None:
+def _pregnancy(root: Path, code: str, encoding: str, tally: Tally) -> pd.DataFrame | None:
     relative = f"{code}/pregnancy/ninshin_todokede.csv"
     path = root / relative
     if not path.is_file():
@@ -337,33 +238,17 @@ def _pregnancy(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFr
         order=notified,
         tally=tally,
     )
-    attributes = pd.DataFrame(
-        {
-            "local_id": rows["local_id"],
-            "order": rows["order"],
-            "seq": rows["seq"],
-            "birth_date": births,
-            # A 妊娠届出 is made by the pregnant woman herself.
-            "sex": "F",
-            "address": rows["住所"].str.strip(),
-            "role": "adult",
-        }
+    canonical = rows[["local_id", "order", "seq"]].assign(
+        mother_birth_date=births,
+        address=rows["住所"],
+        mother_name=rows["母氏名"],
+        mother_name_kana=rows["母氏名カナ"],
     )
-    names = rows[["local_id", "order", "seq"]].assign(
-        name_kanji=rows["母氏名"], name_kana=rows["母氏名カナ"]
-    )
-    collapsed = _collapse(attributes, names)
-    return _identity_frame(
-        collapsed,
-        code,
-        "pregnancy",
-        "maternal_record",
-        {"household_key": "", "mother_record_key": ""},
-    )
+    return pregnancy_identities(code, canonical)
 
 
 def _birth(
-    root: Path, code: str, encoding: str, tally: _Tally, mothers: set[str]
+    root: Path, code: str, encoding: str, tally: Tally, mothers: set[str]
 ) -> pd.DataFrame | None:
     relative = f"{code}/birth/shussei.csv"
     path = root / relative
@@ -379,36 +264,17 @@ def _birth(
         order=registered,
         tally=tally,
     )
-    mother_keys = [
-        record_key(code, "pregnancy", "maternal_record", m.strip()) if m.strip() else ""
-        for m in rows["母子記録番号"]
-    ]
-    known = [key if key in mothers else "" for key in mother_keys]
-    tally.note(
-        "births_without_pregnancy_record",
-        sum(1 for key, k in zip(mother_keys, known, strict=True) if key and not k),
+    canonical = rows[["local_id", "order", "seq"]].assign(
+        birth_date=births,
+        sex=_sexes(rows["性別"], tally),
+        maternal_record_no=rows["母子記録番号"],
+        name=rows["子氏名"],
+        name_kana=rows["子氏名カナ"],
     )
-    attributes = pd.DataFrame(
-        {
-            "local_id": rows["local_id"],
-            "order": rows["order"],
-            "seq": rows["seq"],
-            "birth_date": births,
-            "sex": _sexes(rows["性別"], tally),
-            "mother_record_key": known,
-            "role": "child",
-        }
-    )
-    names = rows[["local_id", "order", "seq"]].assign(
-        name_kanji=rows["子氏名"], name_kana=rows["子氏名カナ"]
-    )
-    collapsed = _collapse(attributes, names)
-    return _identity_frame(
-        collapsed, code, "birth", "child_record", {"address": "", "household_key": ""}
-    )
+    return birth_identities(code, canonical, mothers, tally)
 
 
-def _infant_checkup(root: Path, code: str, encoding: str, tally: _Tally) -> pd.DataFrame | None:
+def _infant_checkup(root: Path, code: str, encoding: str, tally: Tally) -> pd.DataFrame | None:
     relative = f"{code}/infant_checkup/nyuyoji_kenshin.csv"
     path = root / relative
     if not path.is_file():
@@ -423,68 +289,29 @@ def _infant_checkup(root: Path, code: str, encoding: str, tally: _Tally) -> pd.D
         order=due,
         tally=tally,
     )
-    attributes = pd.DataFrame(
-        {
-            "local_id": rows["local_id"],
-            "order": rows["order"],
-            "seq": rows["seq"],
-            "birth_date": births,
-            "role": "child",
-        }
+    canonical = rows[["local_id", "order", "seq"]].assign(
+        birth_date=births, name_kana=rows["子氏名カナ"]
     )
-    names = rows[["local_id", "order", "seq"]].assign(name_kanji="", name_kana=rows["子氏名カナ"])
-    collapsed = _collapse(attributes, names)
-    return _identity_frame(
-        collapsed,
-        code,
-        "infant_checkup",
-        "child_record",
-        {"sex": "U", "address": "", "household_key": "", "mother_record_key": ""},
-    )
-
-
-_COLUMNS: Final = (
-    "record_key",
-    "municipality",
-    "source",
-    "id_kind",
-    "local_id",
-    "name_kanji",
-    "name_kana",
-    "birth_date",
-    "sex",
-    "address",
-    "household_key",
-    "role",
-    "name_history",
-    "mother_record_key",
-    "name_kana_history",
-)
+    return infant_checkup_identities(code, canonical)
 
 
 def read_extract_identities(extracts_root: str | os.PathLike[str]) -> ExtractIdentities:
     """Identity records of every municipality in the manifest, with skip counts per file."""
     root = Path(extracts_root)
-    tally = _Tally()
-    frames: list[pd.DataFrame] = []
+    tally = Tally()
+    frames: list[pd.DataFrame | None] = []
     for code, encoding in _municipalities(root):
         pregnancy = _pregnancy(root, code, encoding, tally)
         mothers = set(pregnancy["record_key"]) if pregnancy is not None else set()
-        for frame in (
+        frames += [
             _registry(root, code, encoding, tally),
             _school(root, code, encoding, tally),
             pregnancy,
             _birth(root, code, encoding, tally, mothers),
             _infant_checkup(root, code, encoding, tally),
-        ):
-            if frame is not None and len(frame):
-                frames.append(frame[list(_COLUMNS)])
-    if frames:
-        records = pd.concat(frames, ignore_index=True)
-    else:
-        records = pd.DataFrame({column: [] for column in _COLUMNS})
+        ]
     return ExtractIdentities(
-        records=validate_identity_records(records),
+        records=assemble_identities(frames),
         skipped_rows=dict(sorted(tally.skipped_rows.items())),
         notes=dict(sorted(tally.notes.items())),
     )

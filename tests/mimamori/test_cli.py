@@ -77,3 +77,36 @@ def test_ingest_reports_every_file_and_is_idempotent(tmp_path: Path) -> None:
     second = runner.invoke(app, ["ingest", "--data-dir", str(tmp_path)])
     assert second.exit_code == 0, second.output
     assert "unchanged" in second.output
+
+
+def test_pipeline_stages_run_end_to_end(tmp_path: Path) -> None:
+    steps = [
+        ["synth", "--profile", "tiny", "--children", "250", "--seed", "3"],
+        ["ingest"],
+        ["link"],
+        ["features", "--from", "2023-04", "--to", "2023-09"],
+    ]
+    for step in steps:
+        result = runner.invoke(app, [*step, "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, (step, result.output)
+    import pandas as pd
+
+    features = pd.read_parquet(tmp_path / "features" / "features.parquet")
+    labels = pd.read_parquet(tmp_path / "features" / "labels.parquet")
+    assert set(features["as_of_month"]) == {f"2023-{m:02d}" for m in range(4, 10)}
+    assert len(features) == len(labels) > 200
+    assert features["person_id"].str.fullmatch(r"[0-9a-f]{24}").all()
+
+
+def test_features_before_linkage_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["features", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "mimamori ingest" in result.output
+
+
+def test_features_rejects_a_reversed_month_range(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["features", "--from", "2025-04", "--to", "2024-04", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "before --from" in result.output

@@ -35,7 +35,7 @@ def test_migrations_match_the_models_on_sqlite(tmp_path: Path) -> None:
     upgrade(url)  # a plain URL string: the way the CLI will call it
     engine = make_engine(url)
     assert schema_diff(engine) == []
-    assert current_revision(engine) == head_revision() == "0001"
+    assert current_revision(engine) == head_revision() == "0002"
     engine.dispose()
 
 
