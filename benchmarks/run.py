@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from benchmarks import synth
+import sys
+
+from benchmarks import linkage, pipeline, synth
 
 
 def main() -> None:
     synth.main()
+    sys.argv = [sys.argv[0], "--profile", "demo"]
+    linkage.main()
+    sys.argv = [sys.argv[0]]
+    pipeline.main()
 
 
 if __name__ == "__main__":
