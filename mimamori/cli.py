@@ -243,6 +243,111 @@ def features(
     _print_table("feature store", summary.as_rows())
 
 
+@app.command()
+def train(
+    hardship: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Hardship to train (repeatable): abuse, poverty, truancy, "
+            "postpartum_depression, young_carer. Default: every one in the registry.",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train, calibrate and audit one model per hardship; register each as `challenger`.
+
+    Reads the feature store written by `mimamori features`, splits by time (with a gap of the
+    label horizon) and by household, calibrates on a held-out period, measures on the test
+    period, audits over-influential features and fairness, writes a model card, and logs it all
+    to MLflow (a SQLite store in the data folder unless MIMAMORI_MLFLOW_TRACKING_URI is set).
+    """
+    import pandas as pd
+    from sqlalchemy import select
+
+    from features.store.database import make_engine
+    from features.store.migrate import SchemaNotCurrentError, check_schema
+    from features.store.models import HouseholdLink, Person
+    from training.frame import TrainingFrameError, training_frame_from
+    from training.registry import TrackingUnavailableError
+    from training.train import TrainingError, train_all
+
+    settings = _settings(data_dir)
+    store = settings.data_dir / "features"
+    if not (store / "features.parquet").exists():
+        raise _fail(f"no feature store at {store}; run `mimamori features` first")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        check_schema(engine)
+        with engine.connect() as connection:
+            households = pd.DataFrame(
+                connection.execute(select(HouseholdLink.person_id, HouseholdLink.household_id)),
+                columns=["person_id", "household_id"],
+            )
+            attributes = pd.DataFrame(
+                connection.execute(select(Person.person_id, Person.sex)),
+                columns=["person_id", "sex"],
+            )
+    except SchemaNotCurrentError:
+        raise _fail("the database is not set up; run `mimamori ingest` first") from None
+    finally:
+        engine.dispose()
+    try:
+        frame = training_frame_from(
+            pd.read_parquet(store / "features.parquet"),
+            pd.read_parquet(store / "labels.parquet"),
+            households=households,
+            attributes=attributes,
+        )
+        with _progress() as progress:
+            report = train_all(
+                frame,
+                tracking_uri=settings.resolved_mlflow_tracking_uri,
+                hardships=hardship or None,
+                progress=progress,
+            )
+    except (TrainingFrameError, TrainingError, TrackingUnavailableError, KeyError) as error:
+        raise _fail(str(error).strip("'")) from None
+    _print_table("training (test period)", report.rows())
+
+
+@app.command()
+def promote(
+    hardship: Annotated[
+        list[str] | None,
+        typer.Option(help="Hardship to promote (repeatable); default: all.", show_default=False),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Move each hardship's `champion` alias to its challenger if the challenger passes the gates.
+
+    Gates (training/config.yaml): not worse than the current champion beyond a tolerance on the
+    same test period, and calibration error within bound. The decision and its reasons are
+    recorded as tags on the model version either way.
+    """
+    from models.hardships import load_hardship_registry
+    from training.registry import PromotionError, TrackingUnavailableError
+    from training.registry import promote as promote_challenger
+
+    settings = _settings(data_dir)
+    registry = load_hardship_registry()
+    try:
+        chosen = registry.select(hardship or None)
+        rows = []
+        for item in chosen:
+            decision = promote_challenger(item.id, settings.resolved_mlflow_tracking_uri)
+            verdict = "promoted" if decision.promoted else "kept champion"
+            rows.append(
+                (
+                    f"{item.id} ({item.label_ja}) v{decision.challenger_version}",
+                    f"{verdict}: {'; '.join(decision.reasons)}",
+                )
+            )
+    except (PromotionError, TrackingUnavailableError, KeyError, ValueError) as error:
+        raise _fail(str(error).strip("'")) from None
+    _print_table("promotion", rows)
+
+
 def _settings(data_dir: Path | None):  # type: ignore[no-untyped-def]
     """Settings from the environment, with the data folder overridden by --data-dir."""
     from features.settings import get_settings
@@ -263,13 +368,15 @@ def demo(
 ) -> None:
     """Run every stage that exists so far on a fresh synthetic population.
 
-    Today that is: generate the synthetic extracts, ingest, link and build features. Later
-    stages join as they land.
+    Today that is: generate the synthetic extracts, ingest, link, build features, train and
+    promote. Later stages (the scoring API) join as they land.
     """
     synth(profile=profile, children=None, seed=seed, data_dir=data_dir, force=True)
     ingest(extracts=None, data_dir=data_dir)
     link(data_dir=data_dir)
     features(first="2022-04", last="2026-03", purpose=None, horizon=6, data_dir=data_dir)
+    train(hardship=None, data_dir=data_dir)
+    promote(hardship=None, data_dir=data_dir)
 
 
 def main() -> None:

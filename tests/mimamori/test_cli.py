@@ -110,3 +110,15 @@ def test_features_rejects_a_reversed_month_range(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "before --from" in result.output
+
+
+def test_train_without_a_feature_store_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "mimamori features" in result.output
+
+
+def test_promote_rejects_an_unknown_hardship(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["promote", "--hardship", "nonsense", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown hardship 'nonsense'" in result.output

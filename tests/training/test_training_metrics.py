@@ -1,0 +1,88 @@
+"""Metrics on cases small enough to work out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from training.metrics import (
+    calibration_table,
+    evaluate,
+    evaluate_by,
+    expected_calibration_error,
+    flag_at_capacity,
+    threshold_table,
+)
+
+
+def test_ece_is_zero_when_each_bin_matches_its_rate() -> None:
+    y = np.array([0, 0, 0, 1, 1, 0, 1, 1])
+    p = np.array([0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75])
+    assert expected_calibration_error(y, p, bins=2) == pytest.approx(0.0)
+
+
+def test_ece_by_hand() -> None:
+    # Two equal-count bins: predicted 0.1 vs observed 0.5, and 0.9 vs observed 0.5.
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.1, 0.1, 0.9, 0.9])
+    assert expected_calibration_error(y, p, bins=2) == pytest.approx(0.4)
+    table = calibration_table(y, p, bins=2)
+    assert table["predicted"].tolist() == pytest.approx([0.1, 0.9])
+    assert table["observed"].tolist() == pytest.approx([0.5, 0.5])
+
+
+def test_capacity_flags_the_top_share_of_each_month() -> None:
+    scores = np.array([0.9, 0.1, 0.5, 0.4, 0.8, 0.2, 0.3, 0.7])
+    months = np.array(["2024-01"] * 4 + ["2024-02"] * 4)
+    flags = flag_at_capacity(scores, months, capacity=0.25)
+    assert flags.tolist() == [True, False, False, False, True, False, False, False]
+    # 2.5 % of 40 children is one child; ties go to the earlier row.
+    tied = flag_at_capacity(np.ones(40), np.zeros(40), capacity=0.025)
+    assert tied.sum() == 1 and tied[0]
+
+
+def test_recall_and_precision_at_capacity_by_hand() -> None:
+    y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 1, 0])
+    p = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1])
+    months = np.zeros(10)
+    metrics = evaluate(y, p, months, capacity=0.2, ece_bins=2)
+    # The top two are rows 0 (positive) and 1 (negative): one of three positives found.
+    assert metrics.flagged == 2
+    assert metrics.recall_at_capacity == pytest.approx(1 / 3)
+    assert metrics.precision_at_capacity == pytest.approx(1 / 2)
+    assert metrics.positives == 3
+    assert 0.5 < metrics.roc_auc < 1.0
+    assert metrics.brier == pytest.approx(float(np.mean((p - y) ** 2)))
+
+
+def test_perfect_ranking_and_degenerate_labels() -> None:
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.8, 0.9])
+    perfect = evaluate(y, p, np.zeros(4), capacity=0.5)
+    assert perfect.roc_auc == 1.0 and perfect.pr_auc == 1.0 and perfect.recall_at_capacity == 1.0
+    empty = evaluate(np.zeros(4), p, np.zeros(4), capacity=0.5)
+    assert math.isnan(empty.roc_auc) and math.isnan(empty.recall_at_capacity)
+
+
+def test_each_municipality_reviews_its_own_capacity() -> None:
+    y = np.array([1, 0, 0, 0, 1, 0, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1, 0.1, 0.1])
+    towns = np.array(["A"] * 4 + ["B"] * 4)
+    by = evaluate_by(y, p, np.zeros(8), towns, capacity=0.25)
+    # Pooled, B's child would never be flagged; within B, its top score is.
+    assert by["A"].recall_at_capacity == 1.0
+    assert by["B"].recall_at_capacity == 1.0
+    pooled = evaluate(y, p, np.zeros(8), capacity=0.25)
+    assert pooled.recall_at_capacity == 0.5
+
+
+def test_threshold_table_reads_thresholds_from_the_reference_scores() -> None:
+    reference = np.linspace(0, 1, 101)
+    y = np.array([1, 0, 0, 0])
+    p = np.array([0.99, 0.5, 0.4, 0.3])
+    table = threshold_table(reference, y, p, np.zeros(4), [0.05, 0.25])
+    assert table["threshold"].tolist() == pytest.approx([0.95, 0.75])
+    assert table["flagged"].tolist() == [0, 1]
+    assert table["recall"].tolist() == [0.0, 1.0]

@@ -1,0 +1,188 @@
+"""Test-period metrics: ranking, probability quality and what a review capacity finds.
+
+The capacity is a share of each month's scored (not-yet-supported, eligible) children: each
+month reviewers can look at that many, so the flags are the top scores within each as-of
+month (and, per municipality, within each municipality and month).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+__all__ = [
+    "Metrics",
+    "calibration_table",
+    "evaluate",
+    "evaluate_by",
+    "expected_calibration_error",
+    "flag_at_capacity",
+    "threshold_table",
+]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n: int
+    positives: int
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    ece: float
+    recall_at_capacity: float
+    precision_at_capacity: float
+    flagged: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
+    """Mean |predicted - observed| over equal-count bins, weighted by bin size.
+
+    Equal-count bins, because with rare outcomes almost every score falls in the first of
+    equal-width bins and the error there hides everything else.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if len(y) == 0:
+        return math.nan
+    order = np.argsort(p, kind="stable")
+    total = 0.0
+    for chunk in np.array_split(order, min(bins, len(order))):
+        if len(chunk):
+            total += len(chunk) * abs(float(p[chunk].mean()) - float(y[chunk].mean()))
+    return total / len(y)
+
+
+def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 15) -> pd.DataFrame:
+    """Per equal-count bin: rows, mean predicted probability and observed rate."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    rows = [
+        {"bin": i, "n": len(c), "predicted": float(p[c].mean()), "observed": float(y[c].mean())}
+        for i, c in enumerate(np.array_split(order, min(bins, max(len(order), 1))))
+        if len(c)
+    ]
+    return pd.DataFrame(rows, columns=["bin", "n", "predicted", "observed"])
+
+
+def flag_at_capacity(
+    scores: np.ndarray, groups: Sequence[object] | np.ndarray, capacity: float
+) -> np.ndarray:
+    """Flags for the top `capacity` share of scores within each group (ties: earlier row first)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    codes, uniques = pd.factorize(pd.Series(np.asarray(groups)).astype(str), sort=True)
+    codes = np.asarray(codes)
+    order = np.lexsort((np.arange(n), -scores, codes))
+    counts = np.bincount(codes, minlength=len(uniques))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    quota = np.floor(counts * capacity + 0.5).astype(np.int64)
+    sorted_codes = codes[order]
+    rank = np.arange(n) - starts[sorted_codes]
+    flags = np.zeros(n, dtype=bool)
+    flags[order] = rank < quota[sorted_codes]
+    return flags
+
+
+def _safe(metric: str, y: np.ndarray, p: np.ndarray) -> float:
+    if len(y) == 0 or y.min() == y.max():
+        return math.nan
+    if metric == "roc_auc":
+        return float(roc_auc_score(y, p))
+    return float(average_precision_score(y, p))
+
+
+def evaluate(
+    y: np.ndarray,
+    p: np.ndarray,
+    months: np.ndarray,
+    *,
+    capacity: float,
+    ece_bins: int = 15,
+    flags: np.ndarray | None = None,
+) -> Metrics:
+    """Metrics of probabilities `p` for outcomes `y` (flags at capacity within each month)."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if flags is None:
+        flags = flag_at_capacity(p, months, capacity)
+    positives = int(y.sum())
+    hits = int((flags & (y == 1)).sum())
+    flagged = int(flags.sum())
+    return Metrics(
+        n=len(y),
+        positives=positives,
+        roc_auc=_safe("roc_auc", y, p),
+        pr_auc=_safe("pr_auc", y, p),
+        brier=float(brier_score_loss(y, p)) if len(y) else math.nan,
+        ece=expected_calibration_error(y, p, ece_bins),
+        recall_at_capacity=hits / positives if positives else math.nan,
+        precision_at_capacity=hits / flagged if flagged else math.nan,
+        flagged=flagged,
+    )
+
+
+def evaluate_by(
+    y: np.ndarray,
+    p: np.ndarray,
+    months: np.ndarray,
+    by: np.ndarray,
+    *,
+    capacity: float,
+    ece_bins: int = 15,
+) -> dict[str, Metrics]:
+    """Metrics within each value of `by`; each group reviews its own capacity each month."""
+    keys = np.asarray(by).astype(str)
+    months = np.asarray(months).astype(str)
+    result = {}
+    for key in sorted(set(keys.tolist())):
+        mask = keys == key
+        result[key] = evaluate(y[mask], p[mask], months[mask], capacity=capacity, ece_bins=ece_bins)
+    return result
+
+
+def threshold_table(
+    reference_scores: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    months: np.ndarray,
+    capacities: Sequence[float],
+) -> pd.DataFrame:
+    """Per capacity: the probability threshold and what flagging by capacity finds on test.
+
+    The threshold is the score quantile on the held-out calibration period, for a service that
+    flags by a fixed probability; the test columns flag the top share within each month.
+    """
+    rows = []
+    y = np.asarray(y, dtype=np.float64)
+    positives = max(int(y.sum()), 1)
+    for capacity in capacities:
+        threshold = (
+            float(np.quantile(reference_scores, 1.0 - capacity))
+            if len(reference_scores)
+            else math.nan
+        )
+        flags = flag_at_capacity(p, months, capacity)
+        hits = int((flags & (y == 1)).sum())
+        rows.append(
+            {
+                "capacity": capacity,
+                "threshold": threshold,
+                "flagged": int(flags.sum()),
+                "true_positives": hits,
+                "recall": hits / positives,
+                "precision": hits / max(int(flags.sum()), 1),
+                "share_above_threshold_on_test": float((p >= threshold).mean()) if len(p) else 0.0,
+            }
+        )
+    return pd.DataFrame(rows)
