@@ -7,7 +7,7 @@ inside the commands that need them so that `mimamori --help` answers at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -175,6 +175,69 @@ def link(data_dir: DataDirOption = None) -> None:
     finally:
         engine.dispose()
     _print_table("linkage", linkage_report_rows(result))
+
+
+@app.command()
+def review(
+    accept: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="Link these two record keys on the next run.", show_default=False),
+    ] = None,
+    reject: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="Keep these two record keys apart.", show_default=False),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded with the decision).")] = "",
+    note: Annotated[str | None, typer.Option(help="A short reason.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """The linkage review queue: list uncertain pairs, or record a decision on one.
+
+    Without --accept or --reject, lists the pending pairs by record key with their match
+    probability and why they are uncertain. A decision is respected by every later
+    `mimamori link` run. Record keys look like 990001:school_register:pupil:1234567.
+    """
+    from sqlalchemy import select
+
+    from features.linkage.run import record_review_decision
+    from features.store.database import make_engine
+    from features.store.migrate import SchemaNotCurrentError, check_schema
+    from features.store.models import ReviewPair
+
+    if accept and reject:
+        raise _fail("give either --accept or --reject, not both")
+    settings = _settings(data_dir)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        check_schema(engine)
+        if accept or reject:
+            pair = accept or reject
+            assert pair is not None
+            if not by.strip():
+                raise _fail("--by must name the reviewer")
+            decision: Literal["accept", "reject"] = "accept" if accept else "reject"
+            try:
+                record_review_decision(engine, pair[0], pair[1], decision, by, note)
+            except ValueError as error:
+                raise _fail(str(error)) from None
+            typer.echo(f"recorded: {decision} {pair[0]} {pair[1]}; run `mimamori link` to apply")
+            return
+        query = select(
+            ReviewPair.record_key_l,
+            ReviewPair.record_key_r,
+            ReviewPair.probability,
+            ReviewPair.reason,
+        ).where(ReviewPair.status == "pending")
+        with engine.connect() as connection:
+            pending = connection.execute(query.order_by(ReviewPair.id)).all()
+    except SchemaNotCurrentError:
+        raise _fail("the database is not set up; run `mimamori ingest` first") from None
+    finally:
+        engine.dispose()
+    rows = [
+        (f"{left}  ~  {right}", f"{(p or 0):.3f} {reason}") for left, right, p, reason in pending
+    ]
+    _print_table(f"review queue: {len(rows)} pending", rows)
 
 
 @app.command()

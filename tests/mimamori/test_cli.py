@@ -122,3 +122,40 @@ def test_promote_rejects_an_unknown_hardship(tmp_path: Path) -> None:
     result = runner.invoke(app, ["promote", "--hardship", "nonsense", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown hardship 'nonsense'" in result.output
+
+
+def test_review_lists_pending_pairs_and_records_a_decision(tmp_path: Path) -> None:
+    for step in (
+        ["synth", "--profile", "tiny", "--children", "400", "--seed", "5"],
+        ["ingest"],
+        ["link"],
+    ):
+        result = runner.invoke(app, [*step, "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, (step, result.output)
+    listing = runner.invoke(app, ["review", "--data-dir", str(tmp_path)])
+    assert listing.exit_code == 0, listing.output
+    assert "pending" in listing.output
+
+    from sqlalchemy import select
+
+    from features.settings import Settings
+    from features.store.database import make_engine
+    from features.store.models import PersonRecord
+
+    url = Settings(data_dir=tmp_path).resolved_database_url
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        keys = [row[0] for row in connection.execute(select(PersonRecord.record_key).limit(2))]
+    engine.dispose()
+    anonymous = runner.invoke(app, ["review", "--reject", *keys, "--data-dir", str(tmp_path)])
+    assert anonymous.exit_code == 2
+    assert "--by" in anonymous.output
+    decided = runner.invoke(
+        app, ["review", "--reject", *keys, "--by", "reviewer-1", "--data-dir", str(tmp_path)]
+    )
+    assert decided.exit_code == 0, decided.output
+    assert "recorded: reject" in decided.output
+    unknown = runner.invoke(
+        app, ["review", "--accept", "x:y:z:1", "x:y:z:2", "--by", "r", "--data-dir", str(tmp_path)]
+    )
+    assert unknown.exit_code == 2
