@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,19 +56,16 @@ def machine_line() -> str:
     )
 
 
-def append_results(title: str, lines: list[str]) -> None:
+def append_results(title: str, lines: list[str], module: str) -> None:
+    """Append a dated table, with the command that regenerates it, to docs/benchmarks.md."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    block = "\n".join([f"\n## {title}", f"Machine: {machine_line()}", "", *lines, ""])
+    command = " ".join(["python -m", module, *sys.argv[1:]])
+    block = "\n".join(
+        [f"\n## {title}", f"Machine: {machine_line()}", f"Command: `{command}`", "", *lines, ""]
+    )
     RESULTS.write_text(existing.rstrip("\n") + "\n" + block)
 
 
 def mimamori() -> str:
     return str(Path(sys.executable).parent / "mimamori")
-
-
-def elapsed_since(start: float) -> float:
-    return time.perf_counter() - start
-
-
-__all__ = ["Measurement", "append_results", "mimamori", "resource", "run_measured"]

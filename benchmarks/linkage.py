@@ -202,7 +202,9 @@ def main() -> None:
         f"{'yes' if ours['trained'] else 'no (prior parameters)'}.",
     ]
     if not args.no_append:
-        append_results(f"Record linkage (`mimamori link`), {args.profile} profile", lines)
+        append_results(
+            f"Record linkage (`mimamori link`), {args.profile} profile", lines, "benchmarks.linkage"
+        )
     print("\n".join(lines))
 
 

@@ -49,7 +49,7 @@ def main() -> None:
                 print(lines[-1], flush=True)
     lines.append("")
     lines.append("One run per stage, SQLite store, each stage in a fresh process.")
-    append_results("Pipeline stages by population size", lines)
+    append_results("Pipeline stages by population size", lines, "benchmarks.pipeline")
 
 
 if __name__ == "__main__":

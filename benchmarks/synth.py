@@ -39,7 +39,7 @@ def main() -> None:
     ]
     lines.append("")
     lines.append("Target: default profile under 180 s on 2 cores.")
-    append_results("Synthetic population (`mimamori synth`)", lines)
+    append_results("Synthetic population (`mimamori synth`)", lines, "benchmarks.synth")
     print("\n".join(lines))
 
 

@@ -878,7 +878,7 @@ def _school(ctx: _MunicipalityContext) -> RenderResult:
         m = hc["month"].to_numpy()
         age_years = (m - children["birth_month"].to_numpy()[c]) / 12
         strain = np.clip(world.econ[hh[c], m], 0, None) + np.clip(world.mental[hh[c], m], 0, None)
-        z = _child_z(len(children), rng)[c] - 0.25 * strain + rng.normal(0, 0.3, len(c))
+        z = _child_z(len(children))[c] - 0.25 * strain + rng.normal(0, 0.3, len(c))
         height = 116 + 6.2 * (age_years - 6) + 5 * z
         weight = (21 + 3.4 * (age_years - 6) + 1.2 * np.clip(age_years - 11, 0, None)) * np.exp(
             0.12 * z
@@ -1030,13 +1030,9 @@ def _year_month_text(start: tuple[int, int], months: np.ndarray) -> np.ndarray:
 _SCHOOL_DAY_TABLE = np.array([0] + [SCHOOL_DAYS[m] for m in range(1, 13)])
 
 
-_Z_CACHE: dict[int, np.ndarray] = {}
-
-
-def _child_z(n: int, rng: np.random.Generator) -> np.ndarray:
-    if n not in _Z_CACHE:
-        _Z_CACHE[n] = np.random.default_rng(n).normal(0, 1, n)
-    return _Z_CACHE[n]
+def _child_z(n: int) -> np.ndarray:
+    """Each child's own growth z-score, the same in every town's health check (seeded by size)."""
+    return np.random.default_rng(n).normal(0, 1, n)
 
 
 def _address_seed_at(world: World, households: np.ndarray, months: np.ndarray) -> np.ndarray:
@@ -1230,25 +1226,13 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
                 ),
             )
         )
-    # 乳幼児健診 and 予防接種 for every child living here at the due month (born here or moved in).
-    checkups = []
-    for label, age in (("4か月児健診", 4), ("1歳6か月児健診", 18), ("3歳児健診", 36)):
-        due = birth + age
-        ok = (due >= 0) & (due < n_months)
-        idx = np.nonzero(ok)[0]
-        idx = idx[
-            world.present[hh[idx], due[idx]] & (world.municipality[hh[idx], due[idx]] == ctx.index)
-        ]
-        risk = expit(
-            -3.6
-            + 0.8 * world.instability[hh[idx], due[idx]]
-            + 0.6 * world.mental[hh[idx], due[idx]]
-            + 0.4 * world.econ[hh[idx], due[idx]]
-        )
-        missed = rng.random(len(idx)) < risk
-        for child, d, miss in zip(idx, due[idx], missed, strict=True):
-            checkups.append((child, label, int(d), bool(miss)))
-    chk = pd.DataFrame(checkups, columns=["child", "kind", "due", "missed"])
+    # 乳幼児健診 and 予防接種.
+    chk = _scheduled(
+        ctx,
+        (("4か月児健診", 4), ("1歳6か月児健診", 18), ("3歳児健診", 36)),
+        intercept=-3.6,
+        slopes=(0.8, 0.6, 0.4),
+    )
     attended = _random_day(start, chk["due"].to_numpy(), rng)
     results.append(
         (
@@ -1281,17 +1265,7 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
                         style,
                     ),
                     "健診区分": chk["kind"].to_numpy(),
-                    "対象年月": [
-                        f"{y:04d}/{m:02d}"
-                        for y, m in zip(
-                            month_start(start, chk["due"].to_numpy())
-                            .astype("datetime64[Y]")
-                            .astype(int)
-                            + 1970,
-                            calendar_month(start, chk["due"].to_numpy()),
-                            strict=True,
-                        )
-                    ],
+                    "対象年月": _year_month_text(start, chk["due"].to_numpy()),
                     "受診状況": np.where(chk["missed"].to_numpy(), "未受診", "受診"),
                     "受診日": _dates(
                         np.where(chk["missed"].to_numpy(), np.datetime64("NaT"), attended),
@@ -1303,29 +1277,12 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
             ),
         )
     )
-    vaccines = []
-    for label, age in (
-        ("五種混合1回", 2),
-        ("五種混合2回", 3),
-        ("五種混合3回", 4),
-        ("BCG", 5),
-        ("MR1期", 12),
-    ):
-        due = birth + age
-        idx = np.nonzero((due >= 0) & (due < n_months))[0]
-        idx = idx[
-            world.present[hh[idx], due[idx]] & (world.municipality[hh[idx], due[idx]] == ctx.index)
-        ]
-        risk = expit(
-            -3.9
-            + 0.7 * world.instability[hh[idx], due[idx]]
-            + 0.5 * world.mental[hh[idx], due[idx]]
-            + 0.3 * world.econ[hh[idx], due[idx]]
-        )
-        missed = rng.random(len(idx)) < risk
-        for child, d, miss in zip(idx, due[idx], missed, strict=True):
-            vaccines.append((child, label, int(d), bool(miss)))
-    vac = pd.DataFrame(vaccines, columns=["child", "kind", "due", "missed"])
+    vac = _scheduled(
+        ctx,
+        (("五種混合1回", 2), ("五種混合2回", 3), ("五種混合3回", 4), ("BCG", 5), ("MR1期", 12)),
+        intercept=-3.9,
+        slopes=(0.7, 0.5, 0.3),
+    )
     given = _random_day(start, vac["due"].to_numpy(), rng)
     results.append(
         (
@@ -1338,17 +1295,7 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
                         for c in vac["child"]
                     ],
                     "ワクチン": vac["kind"].to_numpy(),
-                    "接種予定年月": [
-                        f"{y:04d}/{m:02d}"
-                        for y, m in zip(
-                            month_start(start, vac["due"].to_numpy())
-                            .astype("datetime64[Y]")
-                            .astype(int)
-                            + 1970,
-                            calendar_month(start, vac["due"].to_numpy()),
-                            strict=True,
-                        )
-                    ],
+                    "接種予定年月": _year_month_text(start, vac["due"].to_numpy()),
                     "接種状況": np.where(vac["missed"].to_numpy(), "未接種", "接種済"),
                     "接種日": _dates(
                         np.where(vac["missed"].to_numpy(), np.datetime64("NaT"), given), rng, style
@@ -1359,6 +1306,39 @@ def _maternal(ctx: _MunicipalityContext) -> RenderResult:
         )
     )
     return results
+
+
+def _scheduled(
+    ctx: _MunicipalityContext,
+    schedule: tuple[tuple[str, int], ...],
+    *,
+    intercept: float,
+    slopes: tuple[float, float, float],
+) -> pd.DataFrame:
+    """Checkups or vaccinations due here, by age in months; missed more often under strain.
+
+    Every child living here at the due month is listed, born here or moved in.
+    """
+    world, rng = ctx.world, ctx.rng
+    n_months = world.profile.n_months
+    hh = world.children["household_id"].to_numpy()
+    birth = world.children["birth_month"].to_numpy()
+    rows = []
+    for label, age in schedule:
+        due = birth + age
+        idx = np.nonzero((due >= 0) & (due < n_months))[0]
+        h, d = hh[idx], due[idx]
+        here = world.present[h, d] & (world.municipality[h, d] == ctx.index)
+        idx, h, d = idx[here], h[here], d[here]
+        risk = expit(
+            intercept
+            + slopes[0] * world.instability[h, d]
+            + slopes[1] * world.mental[h, d]
+            + slopes[2] * world.econ[h, d]
+        )
+        missed = rng.random(len(idx)) < risk
+        rows.append(pd.DataFrame({"child": idx, "kind": label, "due": d, "missed": missed}))
+    return pd.concat(rows, ignore_index=True)
 
 
 _RENDERERS: tuple[Callable[[_MunicipalityContext], RenderResult], ...] = (

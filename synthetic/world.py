@@ -766,7 +766,10 @@ def _poverty(
                     applicants = rows & applies
                     wanted = (rate - TARGET_PUBLIC_ASSISTANCE_STOCK) * rows.sum()
                     share = min(1.0, wanted / max(int(applicants.sum()), 1))
-                    thr[k] = np.quantile(score[applicants, t], 1 - share)
+                    # A very small town may have no new applicant this year: nobody enters.
+                    thr[k] = (
+                        np.quantile(score[applicants, t], 1 - share) if applicants.any() else np.inf
+                    )
                     current |= rows & (score[:, t] > thr[k]) & applies
             thresholds[t] = thr
         current = (current | on_pa[ctx.hh, t]) & pupil_now

@@ -56,3 +56,9 @@ def test_signals_precede_outcomes(tiny_world) -> None:  # type: ignore[no-untype
     )
     pupils = (tiny_world.grade >= 1) & (tiny_world.grade <= 9)
     assert before > 3 * absence[pupils].mean()
+
+
+def test_a_small_town_with_no_new_school_aid_applicant_still_generates() -> None:
+    # Seed 9 at 400 children leaves the smallest town without a new 就学援助 applicant one May.
+    world = build_world(resolve_profile("tiny", children=400, seed=9))
+    assert world.school_aid.any()

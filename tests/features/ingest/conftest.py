@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
 from features.store.database import make_engine
 from features.store.migrate import upgrade
@@ -19,7 +16,6 @@ from features.store.migrate import upgrade
 # After every legitimate date of the synthetic history (it ends March 2026; 把握日 run two
 # months later), so only genuinely impossible future dates are quarantined as future_date.
 RUN_DATE = dt.date(2026, 6, 30)
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session")
@@ -50,25 +46,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def postgres_engine() -> Iterator[Engine]:
-    """A migrated PostgreSQL store in a schema of its own, dropped afterwards."""
-    url = os.environ.get("MIMAMORI_TEST_DATABASE_URL", DEFAULT_POSTGRES_URL)
-    admin = make_engine(url, connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect():
-            pass
-    except OperationalError as error:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server answers at {url}: {error.orig}")
-    schema = f"mimamori_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+def postgres_engine(empty_postgres: Engine) -> Engine:
+    """A migrated PostgreSQL store in a schema of its own (see tests/conftest.py)."""
+    upgrade(empty_postgres)
+    return empty_postgres
