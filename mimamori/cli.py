@@ -411,6 +411,267 @@ def promote(
     _print_table("promotion", rows)
 
 
+def _service_settings(data_dir: Path | None, **overrides: object):  # type: ignore[no-untyped-def]
+    """The scoring service's settings from the environment, with --data-dir and options applied."""
+    from service.settings import get_service_settings
+
+    update = {key: value for key, value in overrides.items() if value is not None}
+    if data_dir is not None:
+        update["data_dir"] = data_dir
+    return get_service_settings().model_copy(update=update)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on (default 127.0.0.1).", show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default 8000).", show_default=False)
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the scoring API (FastAPI on uvicorn) until interrupted.
+
+    At start the service brings its tables up to date and loads each hardship's `champion`
+    from the MLflow registry; it checks for newly promoted champions every 30 s
+    (MIMAMORI_RELOAD_INTERVAL_SECONDS). /readyz says when it is ready, /docs documents the API.
+    Callers need a key from `mimamori keys create`.
+    """
+    import os
+
+    import uvicorn
+
+    from service.app import create_app, log_config
+
+    # Loading a champion downloads its artifacts; progress bars would clutter the service log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings = _service_settings(data_dir, host=host, port=port)
+    typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=log_config(log_level),
+        log_level=log_level,
+        # The service logs its own access lines with route templates, not raw paths.
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def score(
+    as_of: Annotated[str, typer.Option("--as-of", help="As-of month to score, YYYY-MM.")],
+    drift: Annotated[
+        bool,
+        typer.Option("--drift/--no-drift", help="Measure drift against the training months."),
+    ] = True,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Score every child at a month for every hardship with a champion, as one stored run.
+
+    Bands come from each municipality's threshold policy; children in a band get their top
+    three reasons. The run's rows become visible only when all of them are stored, so an
+    interrupted run leaves nothing half-written; the API's flagged lists read the latest
+    succeeded run. Drift (PSI per feature and of the scores) is stored with the run.
+    """
+    import re
+
+    from features.store.database import session_factory
+    from service.batch import BatchError, run_batch
+    from service.scoring.engine import ScoringEngine
+    from service.thresholds import ThresholdResolver
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", as_of):
+        raise _fail(f"--as-of must be a month like 2026-03, not {as_of!r}")
+    settings = _service_settings(data_dir)
+    if not (settings.features_dir / "features.parquet").exists():
+        raise _fail(f"no feature store at {settings.features_dir}; run `mimamori features` first")
+    database = _service_database(data_dir)
+    try:
+        engine = ScoringEngine.from_settings(settings)
+        resolver = ThresholdResolver(engine, session_factory(database))
+        with _progress() as progress:
+            result = run_batch(
+                engine, database, as_of, resolver=resolver, progress=progress, measure_drift=drift
+            )
+    except BatchError as error:
+        raise _fail(str(error)) from None
+    finally:
+        database.dispose()
+    _print_table("score run", result.as_rows())
+
+
+keys_app = typer.Typer(
+    help="API keys of the scoring service: create (shows the secret once), list, revoke.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _service_database(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """The database engine with the service's tables brought up to date."""
+    from features.store.database import make_engine
+    from service.store.migrate import upgrade
+
+    settings = _service_settings(data_dir)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    return engine
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who holds the key, e.g. the vendor's system.")],
+    role: Annotated[str, typer.Option(help="vendor_system, reviewer, analyst or admin.")],
+    municipality: Annotated[
+        str | None,
+        typer.Option(
+            help="6-digit municipality code the key is limited to (required but for admin).",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Who creates it (default: your login).", show_default=False)
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a key and print its secret. The secret is shown this once; only a hash is kept."""
+    import getpass
+
+    from service.security import ApiKeyError, create_key
+
+    engine = _service_database(data_dir)
+    try:
+        created = create_key(
+            engine,
+            name=name,
+            role=role,
+            municipality=municipality,
+            created_by=by or getpass.getuser(),
+        )
+    except ApiKeyError as error:
+        raise _fail(str(error)) from None
+    finally:
+        engine.dispose()
+    scope = created.municipality or "all municipalities"
+    typer.echo(f"key {created.key_id}: {created.name}, {created.role.value}, {scope}")
+    typer.echo(f"secret (shown once, store it now): {created.secret}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id, as `mimamori keys list` shows.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke a key; requests with it are refused (401) from now on."""
+    from service.security import revoke_key
+
+    engine = _service_database(data_dir)
+    try:
+        revoked = revoke_key(engine, key_id)
+    finally:
+        engine.dispose()
+    if not revoked:
+        raise _fail(f"no active key {key_id}")
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOption = None) -> None:
+    """List keys with their role, scope and state (never their secrets)."""
+    from service.security import list_keys
+
+    engine = _service_database(data_dir)
+    try:
+        keys = list_keys(engine)
+    finally:
+        engine.dispose()
+    rows = [
+        (
+            f"{key.key_id}  {key.name}",
+            f"{key.role} {key.municipality or 'all'} "
+            + (f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"),
+        )
+        for key in keys
+    ]
+    _print_table(f"API keys: {len(rows)}", rows)
+
+
+audit_app = typer.Typer(help="The scoring service's audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDirOption = None) -> None:
+    """Walk the hash chain of the audit log; exit 1 at the first edited or deleted entry."""
+    from features.store.database import make_engine
+    from service.audit import verify_chain
+    from service.store.migrate import SchemaNotCurrentError, check_schema
+
+    settings = _service_settings(data_dir)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        check_schema(engine)
+        verdict = verify_chain(engine)
+    except SchemaNotCurrentError:
+        raise _fail("the service's tables are not set up; run `mimamori serve` once") from None
+    finally:
+        engine.dispose()
+    if not verdict.intact:
+        typer.secho(verdict.describe(), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    typer.echo(verdict.describe())
+
+
+def _demo_access(data_dir: Path | None, municipality: str = "990001") -> None:
+    """Keys for the demo and an example request with a real child of `municipality`."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from service.security import create_key
+
+    settings = _service_settings(data_dir)
+    engine = _service_database(data_dir)
+    try:
+        admin = create_key(
+            engine, name="demo administrator", role="admin", municipality=None, created_by="demo"
+        )
+        vendor = create_key(
+            engine,
+            name=f"demo vendor system ({municipality})",
+            role="vendor_system",
+            municipality=municipality,
+            created_by="demo",
+        )
+    finally:
+        engine.dispose()
+    table = pq.read_table(
+        settings.features_dir / "features.parquet",
+        columns=["person_id", "as_of_month", "municipality"],
+        filters=[("municipality", "==", municipality)],
+    )
+    latest = pc.max(table["as_of_month"]).as_py()
+    child_id = table.filter(pc.equal(table["as_of_month"], latest))["person_id"][0].as_py()
+    typer.echo(f"admin key {admin.key_id} (all municipalities): {admin.secret}")
+    typer.echo(f"vendor key {vendor.key_id} ({municipality}): {vendor.secret}")
+    typer.echo("keys are shown once; `mimamori keys list` shows them without secrets.\n")
+    typer.echo("score a child (once the service below is ready, see /readyz):")
+    typer.echo(
+        f"  curl -s -X POST http://{settings.host}:{settings.port}/v1/scores \\\n"
+        f"    -H 'X-API-Key: {vendor.secret}' -H 'X-Purpose: child_welfare_screening' \\\n"
+        f"    -H 'Content-Type: application/json' \\\n"
+        f'    -d \'{{"children": [{{"child_id": "{child_id}"}}], "explain": true}}\''
+    )
+
+
 def _settings(data_dir: Path | None):  # type: ignore[no-untyped-def]
     """Settings from the environment, with the data folder overridden by --data-dir."""
     from features.settings import get_settings
@@ -428,11 +689,19 @@ def demo(
     ] = "demo",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     data_dir: DataDirOption = None,
+    serve_api: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Serve the API at the end (--no-serve: stop after printing the keys).",
+        ),
+    ] = True,
 ) -> None:
-    """Run every stage that exists so far on a fresh synthetic population.
+    """Run every stage on a fresh synthetic population, then serve the scoring API.
 
-    Today that is: generate the synthetic extracts, ingest, link, build features, train and
-    promote. Later stages (the scoring API) join as they land.
+    Generates the synthetic extracts, ingests, links, builds features, trains and promotes;
+    then creates demo API keys, prints an example request for a real child, and serves on
+    127.0.0.1:8000 until interrupted (--no-serve for scripts and CI).
     """
     synth(profile=profile, children=None, seed=seed, data_dir=data_dir, force=True)
     ingest(extracts=None, data_dir=data_dir)
@@ -440,6 +709,9 @@ def demo(
     features(first="2022-04", last="2026-03", purpose=None, horizon=6, data_dir=data_dir)
     train(hardship=None, data_dir=data_dir)
     promote(hardship=None, data_dir=data_dir)
+    _demo_access(data_dir)
+    if serve_api:
+        serve(host=None, port=None, log_level="info", data_dir=data_dir)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""HTTP routers of the scoring service; `service.app.create_app` assembles them."""

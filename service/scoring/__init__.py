@@ -1,0 +1,1 @@
+"""Scoring: champion models, the in-memory feature store, payload checks and explanations."""
