@@ -26,9 +26,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DO_NOT_TRACK=true \
     MIMAMORI_DATA_DIR=/data
 
-# LightGBM needs the OpenMP runtime, which the slim image lacks.
+# LightGBM needs the OpenMP runtime and WeasyPrint (the reports' PDF) needs Pango; the slim
+# image has neither. No font package: the Japanese font comes from a pinned PyPI package.
 RUN apt-get update \
-    && apt-get install --no-install-recommends -y libgomp1 \
+    && apt-get install --no-install-recommends -y \
+       libgomp1 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 mimamori \
     && mkdir -p /data && chown mimamori /data

@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test lint format bench lock clean
+.PHONY: demo test lint format bench lock clean browser-deps
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Mimamori needs Python 3.11"'
@@ -21,7 +22,12 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/mimamori demo --profile $(PROFILE)
 
-test: $(STAMP) lint
+# Headless Chromium and its driver for tests/service/browser (Debian packages), when missing.
+browser-deps:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+test: $(STAMP) lint browser-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

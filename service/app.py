@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from features.store.database import make_engine, session_factory
-from service.api import admin, health, policies, runs, scores
+from service.api import admin, health, policies, reports, reviews, runs, scores
 from service.audit import AuditMiddleware
 from service.errors import BodyLimitMiddleware, install_error_handlers
 from service.metrics import MetricsMiddleware, ServiceMetrics
@@ -60,6 +60,15 @@ TAGS: Final = [
     {"name": "scores", "description": "Scores, explanations and what-if for children."},
     {"name": "policies", "description": "Band thresholds per hardship and municipality."},
     {"name": "runs", "description": "Batch scoring runs, flagged lists and drift."},
+    {
+        "name": "reports",
+        "description": "Pages for reviewers: a child's report (HTML, A4 PDF) and the "
+        "case-conference list (HTML, CSV).",
+    },
+    {
+        "name": "reviews",
+        "description": "Reviewers' decisions on flagged children and their summary.",
+    },
     {"name": "models", "description": "The champion model serving each hardship."},
     {"name": "admin", "description": "Reloading models and disclosure exports (admin keys)."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics (no key)."},
@@ -176,6 +185,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         on_failure=metrics.audit_failures.inc,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (health, admin, scores, policies, runs):
+    for module in (health, admin, scores, policies, runs, reports, reviews):
         app.include_router(module.router)
     return app

@@ -18,7 +18,11 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 
 def test_there_are_notebooks() -> None:
-    assert {p.name for p in NOTEBOOKS} >= {"01-retrain.ipynb", "03-explanations.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {
+        "01-retrain.ipynb",
+        "02-thresholds.ipynb",
+        "03-explanations.ipynb",
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
