@@ -18,8 +18,14 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from features.ingest.catalogue import Catalogue, SourceSpec, load_catalogue
-from features.store.models import SourceFile, SourceRecord
+from features.store.models import SourceFile
 from features.timeline.records import OPTIONAL_ELEMENTS, RELATED_PERSON_COLUMNS, LinkedRecords
+from features.timeline.stored_rows import (
+    BASE_COLUMNS,
+    ROW_COLUMNS,
+    expand_payloads,
+    read_sources,
+)
 
 __all__ = [
     "IDENTITY_MAP_COLUMNS",
@@ -33,16 +39,6 @@ __all__ = [
 ]
 
 IDENTITY_MAP_COLUMNS: Final = ("municipality", "id_kind", "local_id", "person_id")
-# The long form the ingest store keeps (one row per loaded line, payload as a dict).
-ROW_COLUMNS: Final = (
-    "municipality",
-    "source",
-    "id_kind",
-    "local_id",
-    "event_date",
-    "known_date",
-    "payload",
-)
 _CHILD_RELATIONSHIPS: Final = ("child", "grandchild")
 
 
@@ -71,23 +67,47 @@ def _resolve(
     return pd.Series(np.where(position >= 0, values, None), index=local_id.index, dtype="str")
 
 
-def _typed(column: pd.Series, kind: str) -> pd.Series:
-    if kind == "date":
-        return pd.to_datetime(column, format="%Y-%m-%d", errors="coerce")
-    if kind == "year_month":
-        return pd.to_datetime(column, format="%Y-%m", errors="coerce")
-    if kind in ("int", "float"):
-        return pd.to_numeric(column, errors="coerce").astype("float64")
-    return column.astype("str")
+def _linked(
+    source: str,
+    spec: SourceSpec,
+    lookup: pd.Series,
+    base: pd.DataFrame,
+    payload: pd.DataFrame,
+) -> pd.DataFrame:
+    """Every row of one source in the contract's shape; person_id is NaN where none is known.
+
+    `base` has `BASE_COLUMNS` (dates already datetime64), `payload` the typed catalogue
+    columns, both on the same index; `payload` becomes the result.
+    """
+    frame = payload
+    frame.insert(
+        0, "person_id", _resolve(lookup, base["municipality"], base["id_kind"], base["local_id"])
+    )
+    frame.insert(1, "municipality", base["municipality"].astype("str"))
+    frame.insert(2, "event_date", base["event_date"])
+    frame.insert(3, "known_date", base["known_date"])
+    for id_column, person_column in RELATED_PERSON_COLUMNS.get(source, {}).items():
+        kind = next(i.kind for i in spec.ids if i.column == id_column)
+        frame[person_column] = _resolve(lookup, frame["municipality"], kind, frame[id_column])
+    return frame
 
 
-def _expand(rows: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
-    payload = pd.DataFrame.from_records(list(rows["payload"]), index=rows.index)
-    out = pd.DataFrame(index=rows.index)
-    for column in spec.columns.values():
-        values = payload[column.name] if column.name in payload else pd.Series(None, rows.index)
-        out[column.name] = _typed(values, column.type)
-    return out
+def _assemble(
+    sources: Mapping[str, pd.DataFrame],
+    unlinked: Mapping[str, int],
+    people: pd.DataFrame | None,
+    holdings: Mapping[str, frozenset[str]],
+) -> LinkedRecords:
+    registry = sources.get("registry")
+    if registry is None:
+        raise ValueError("no registry rows: the population and households come from them")
+    return LinkedRecords(
+        sources=sources,
+        people=_people(people) if people is not None else people_from_sources(sources),
+        residence=residence_from_registry(registry),
+        holdings=holdings,
+        unlinked_rows=unlinked,
+    )
 
 
 def linked_records_from_rows(
@@ -113,32 +133,21 @@ def linked_records_from_rows(
         spec = catalogue.sources.get(str(source))
         if spec is None:
             raise ValueError(f"rows of source {source!r}, which the catalogue does not know")
-        frame = _expand(group, spec)
-        frame.insert(
-            0,
-            "person_id",
-            _resolve(lookup, group["municipality"], group["id_kind"], group["local_id"]),
+        base = group[list(BASE_COLUMNS)].assign(
+            event_date=pd.to_datetime(group["event_date"]),
+            known_date=pd.to_datetime(group["known_date"]),
         )
-        frame.insert(1, "municipality", group["municipality"].astype("str"))
-        frame.insert(2, "event_date", pd.to_datetime(group["event_date"]))
-        frame.insert(3, "known_date", pd.to_datetime(group["known_date"]))
-        for id_column, person_column in RELATED_PERSON_COLUMNS.get(str(source), {}).items():
-            kind = next(i.kind for i in spec.ids if i.column == id_column)
-            frame[person_column] = _resolve(lookup, frame["municipality"], kind, frame[id_column])
+        frame = _linked(str(source), spec, lookup, base, expand_payloads(group, spec))
         linked = frame["person_id"].notna()
         # What a town holds is what it delivered, whether or not linkage placed every row.
         delivered[str(source)] = frame
         unlinked[str(source)] = int((~linked).sum())
         sources[str(source)] = frame.loc[linked].reset_index(drop=True)
-    registry = sources.get("registry")
-    if registry is None:
-        raise ValueError("no registry rows: the population and households come from them")
-    return LinkedRecords(
-        sources=sources,
-        people=_people(people) if people is not None else people_from_sources(sources),
-        residence=residence_from_registry(registry),
-        holdings=holdings if holdings is not None else holdings_from_sources(delivered),
-        unlinked_rows=unlinked,
+    return _assemble(
+        sources,
+        unlinked,
+        people,
+        holdings if holdings is not None else holdings_from_sources(delivered),
     )
 
 
@@ -155,39 +164,32 @@ def linked_records_from_store(
     A municipality holds a source when the store has a file of it for that municipality (even
     an empty one); optional elements such as 保健室来室回数 when some cell of theirs is filled.
     `sources` restricts what is read (two-stage screening reads only what it may use).
+    The result is what `linked_records_from_rows` makes of the same rows (`stored_rows`),
+    read column-wise (`read_sources`) rather than as one Python dict per row.
     """
+    catalogue = catalogue or load_catalogue()
+    lookup = _identity_lookup(identity_map)
     wanted = None if sources is None else sorted(set(sources) | {"registry"})
-    query = select(
-        SourceRecord.municipality,
-        SourceRecord.source,
-        SourceRecord.id_kind,
-        SourceRecord.local_id,
-        SourceRecord.event_date,
-        SourceRecord.known_date,
-        SourceRecord.payload,
-    ).order_by(SourceRecord.id)
     files = select(SourceFile.municipality, SourceFile.source).distinct()
     if wanted is not None:
-        query = query.where(SourceRecord.source.in_(wanted))
         files = files.where(SourceFile.source.in_(wanted))
+    linked: dict[str, pd.DataFrame] = {}
+    unlinked: dict[str, int] = {}
     with engine.connect() as connection:
-        rows = pd.DataFrame(connection.execute(query).all(), columns=list(ROW_COLUMNS))
-        held = pd.DataFrame(connection.execute(files).all(), columns=["municipality", "source"])
-    records = linked_records_from_rows(
-        rows, identity_map, catalogue=catalogue, people=people, holdings={}
-    )
+        held = connection.execute(files).all()
+        for source, base, payload in read_sources(connection, catalogue, wanted):
+            frame = _linked(source, catalogue.sources[source], lookup, base, payload)
+            # Otherwise this source's columns live on while the next source's are built.
+            del base, payload
+            placed = frame["person_id"].notna()
+            unlinked[source] = int((~placed).sum())
+            linked[source] = frame if placed.all() else frame.loc[placed].reset_index(drop=True)
     holdings: dict[str, set[str]] = {}
-    for municipality, source in held.itertuples(index=False):
+    for municipality, source in held:
         holdings.setdefault(str(municipality), set()).add(str(source))
-    for municipality, elements in _filled_elements(records.sources).items():
+    for municipality, elements in _filled_elements(linked).items():
         holdings.setdefault(municipality, set()).update(elements)
-    return LinkedRecords(
-        sources=records.sources,
-        people=records.people,
-        residence=records.residence,
-        holdings={m: frozenset(s) for m, s in holdings.items()},
-        unlinked_rows=records.unlinked_rows,
-    )
+    return _assemble(linked, unlinked, people, {m: frozenset(s) for m, s in holdings.items()})
 
 
 def _people(people: pd.DataFrame) -> pd.DataFrame:
