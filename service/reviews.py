@@ -24,6 +24,7 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from features.store.database import lock_for_write
 from service.schemas.reviews import (
     BandMonthSummary,
     RejectedFeature,
@@ -107,6 +108,8 @@ def record_review(
     child no run has scored yet. Raises UnknownChildError for a child that does not exist or
     lives outside the caller's scope, ReviewError for a run that did not score the child.
     """
+    # Audit appends commit between this read and the insert below; see lock_for_write.
+    lock_for_write(session, Review.__table__)  # type: ignore[arg-type]
     flag = _flag_in_run(session, request.child_id, request.hardship, request.run_id)
     if flag is None and request.run_id is not None:
         # Say no more than "not in that run" until we know the caller may see the child.

@@ -54,6 +54,7 @@ from pydantic import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from features.store.database import lock_for_write
 from models.hardships import label_column
 from service.store.models import ThresholdPolicyVersion
 
@@ -447,6 +448,7 @@ def save_policy(
         raise ThresholdError("a policy change must name who made it")
     if not why.strip():
         raise ThresholdError("a policy change must give a reason")
+    lock_for_write(session, ThresholdPolicyVersion.__table__)  # type: ignore[arg-type]
     latest = session.scalar(
         select(func.max(ThresholdPolicyVersion.version)).where(
             ThresholdPolicyVersion.hardship == hardship,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine, Table, create_engine, event, false, make_url, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from features.settings import get_settings
 
-__all__ = ["make_engine", "session_factory"]
+__all__ = ["lock_for_write", "make_engine", "session_factory"]
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
@@ -66,3 +66,19 @@ def _configure_sqlite(engine: Engine) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to `engine`; objects stay readable after commit (no lazy reload)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def lock_for_write(session: Session, table: Table) -> None:
+    """Take the database's write lock now, before a read-then-write transaction reads.
+
+    On SQLite a transaction that reads first and writes later cannot wait for the write lock if
+    another connection committed in between: SQLite refuses the upgrade at once (SQLITE_BUSY)
+    because the reader's snapshot is stale. A no-op UPDATE as the first statement takes the lock
+    the way BEGIN IMMEDIATE would (the engine issues a plain BEGIN itself), so the transaction
+    waits its turn instead of failing. PostgreSQL needs nothing: its row locks and unique
+    constraints settle concurrent writers.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    column = next(iter(table.primary_key.columns))
+    session.execute(update(table).where(false()).values({column.name: column}))

@@ -32,7 +32,7 @@ from service.reviews import (
     reviews_of_child,
     summarise_reviews,
 )
-from service.schemas.common import ErrorBody
+from service.schemas.common import ErrorBody, ValidationErrorBody
 from service.schemas.reviews import ChildReviews, ReviewIn, ReviewOut, ReviewSummary
 from service.schemas.runs import ChildHistoryEntry
 from service.scoring.engine import ScoringEngine
@@ -77,7 +77,7 @@ def _municipality_of(engine: ScoringEngine) -> Any:
     responses={
         **_CHILD_ERRORS,
         422: {
-            "model": ErrorBody,
+            "model": ValidationErrorBody | ErrorBody,
             "description": "The run did not score the child, or the "
             "body did not validate (reason required for no_action).",
         },

@@ -115,7 +115,7 @@ def list_runs(
     summary="One score run with its drift against training",
 )
 def get_run(
-    run_id: Annotated[int, PathParam(ge=1)], caller: AggregateDep, session: SessionDep
+    run_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], caller: AggregateDep, session: SessionDep
 ) -> RunDetail:
     """Drift: PSI per feature against the training months, per hardship's scores against the
     test period, and missing-source rates now against then; PSI >= 0.2 major, >= 0.1 moderate."""
@@ -214,7 +214,7 @@ def flagged_children(
     hardship: Annotated[str | None, Query(description="One hardship (default: all).")] = None,
     band: Annotated[BandName | None, Query(description="One band (default: all).")] = None,
     run_id: Annotated[
-        int | None, Query(ge=1, description="A succeeded run (default: the latest).")
+        int | None, Query(ge=1, le=2**63 - 1, description="A succeeded run (default: the latest).")
     ] = None,
     limit: Annotated[
         int | None, Query(ge=1, description="Children per list (default and maximum: the limit).")

@@ -27,7 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ApiKey",
@@ -53,6 +55,31 @@ _HARDSHIP = String(64)
 _MUNICIPALITY = String(16)
 
 
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware timestamp on every backend, read back in UTC.
+
+    SQLite keeps no zone and hands back naive datetimes even for DateTime(timezone=True); the
+    API promises RFC 3339 timestamps, so a naive value read from the database is UTC (the service
+    only ever writes UTC) and is marked so.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        # SQLite would store a JST wall clock as written and read it back as UTC: convert first.
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 class ServiceBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -70,9 +97,9 @@ class ApiKey(ServiceBase):
     # A 6-digit 地方公共団体コード; NULL means every municipality (admin keys only).
     municipality: Mapped[str | None] = mapped_column(_MUNICIPALITY)
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(ServiceBase):
@@ -85,7 +112,7 @@ class AuditEntry(ServiceBase):
     __tablename__ = "audit_entry"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     key_id: Mapped[str | None] = mapped_column(String(32))
     role: Mapped[str | None] = mapped_column(String(16))
     purpose: Mapped[str | None] = mapped_column(String(64))
@@ -112,7 +139,7 @@ class ThresholdPolicyVersion(ServiceBase):
     version: Mapped[int] = mapped_column(Integer)
     # The bands as the API receives them (see service/thresholds).
     policy: Mapped[dict[str, Any]] = mapped_column(Document)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
 
@@ -128,8 +155,8 @@ class ScoreRun(ServiceBase):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     as_of_month: Mapped[str] = mapped_column(String(7), index=True)
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16))
     children: Mapped[int | None] = mapped_column(Integer)
     # hardship -> registered model version, and (hardship, municipality) -> policy version.
@@ -182,4 +209,4 @@ class Review(ServiceBase):
     reason: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     reviewer_key_id: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
