@@ -19,8 +19,8 @@ does). Parts:
    bar is relative to this floor: over loopback, p50 <= 1.3 x the floor with explanations,
    and <= 2 ms without.
 
-An `--api` part (loopback HTTP against the floor, and against `mlflow models serve`) belongs in
-`measure_api` below, beside the in-process parts it is compared with.
+`--api` then runs benchmarks.api on the same folder: the served API over loopback against
+this floor and against `mlflow models serve`, as its own section.
 """
 
 from __future__ import annotations
@@ -199,11 +199,6 @@ def measure_one_child(engine: Any, month: str, repeats: int) -> list[Timing]:
     ]
 
 
-def measure_api(engine: Any, month: str, repeats: int) -> list[Timing]:
-    """Loopback HTTP p50 against the floor above (to be written with the API benchmark)."""
-    raise NotImplementedError("the API latency benchmark is not written yet")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -214,7 +209,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="batch repeats (best of)")
     parser.add_argument("--single-repeats", type=int, default=3000)
     parser.add_argument("--shap-rows", type=int, default=200)
-    parser.add_argument("--api", action="store_true", help="also the loopback API latency")
+    parser.add_argument("--api", action="store_true", help="then benchmarks.api on the same data")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
 
@@ -233,9 +228,6 @@ def main() -> None:
         emit(timing)
     for timing in measure_one_child(engine, month, args.single_repeats):
         emit(timing)
-    if args.api:
-        for timing in measure_api(engine, month, args.single_repeats):
-            emit(timing)
     lines += [
         "",
         f"Month {month}; {len(engine._serving.store.child_ids):,} children in the store; "
@@ -245,6 +237,20 @@ def main() -> None:
     ]
     if not args.no_record:
         append_results("Scoring engine in process", lines, "benchmarks.scoring")
+    if args.api:
+        from benchmarks import api
+
+        del engine  # the served process loads its own copy of the store
+        api.main(
+            [
+                "--data-dir",
+                str(args.data_dir),
+                *(["--tracking-uri", args.tracking_uri] if args.tracking_uri else []),
+                "--month",
+                month,
+                *(["--no-record"] if args.no_record else []),
+            ]
+        )
 
 
 if __name__ == "__main__":

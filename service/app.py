@@ -24,10 +24,11 @@ from starlette.concurrency import run_in_threadpool
 
 from features.store.database import make_engine, session_factory
 from service.api import admin, health, policies, reports, reviews, runs, scores
-from service.audit import AuditMiddleware
+from service.audit import AuditMiddleware, AuditWriter
 from service.errors import BodyLimitMiddleware, install_error_handlers
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.scoring.engine import ScoringEngine
+from service.security import KeyCache
 from service.settings import ServiceSettings, get_service_settings
 from service.store.migrate import upgrade
 from service.thresholds import ThresholdResolver
@@ -142,6 +143,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        # Requests have drained, so their entries are queued or written: write the rest.
+        await run_in_threadpool(app.state.audit_writer.stop)
         app.state.database.dispose()
 
 
@@ -170,18 +173,22 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    # Routes read these through service.deps (SettingsDep and the key check). Settings are
+    # never swapped in through app.dependency_overrides: with any override present, FastAPI
+    # rebuilds each route's dependency tree on every request (about 10 ms per request).
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.schema_error = None
-    # Routes read settings through the lru_cache getter; this app answers with its own.
-    app.dependency_overrides[get_service_settings] = lambda: settings
+    app.state.keys = KeyCache(lambda: app.state.database, settings.api_key_cache_seconds)
+    app.state.audit_writer = AuditWriter(lambda: app.state.database)
     install_error_handlers(app)
     # Added innermost first: metrics time everything, audit sees the final status of
     # everything inside it, including the body limit's 413.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         AuditMiddleware,
-        engine_of=lambda: app.state.database,
+        writer=app.state.audit_writer,
+        keys=app.state.keys,
         on_failure=metrics.audit_failures.inc,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)

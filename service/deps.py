@@ -6,24 +6,32 @@
 The key is checked first (401) whatever order a route declares its dependencies in, because
 the role and purpose checks depend on it. Declare the role before the purpose, so that a wrong
 role is a 403 before a missing purpose is a 400.
+
+Every dependency that does no I/O is `async`, so it runs on the event loop instead of costing
+a hop to the thread pool; the key check goes to the thread pool only when the key is not in
+the app's `KeyCache`. Settings are the app's own (`app.state.settings`, set by `create_app`):
+a test that needs other settings builds its app with them, or assigns `app.state.settings`
+before the first request. Never `app.dependency_overrides` for settings in production code:
+any override makes FastAPI rebuild every route's dependency tree on every request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Header, Request, Security, status
 from fastapi.security import APIKeyHeader
-from sqlalchemy import Engine
+from sqlalchemy import Engine, false, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.audit import AuditContext, audit_context
 from service.errors import api_error
 from service.scoring.engine import ScoringEngine
-from service.security import Caller, Role, authenticate
-from service.settings import ServiceSettings, get_service_settings
+from service.security import Caller, KeyCache, Role, plausible_secret
+from service.settings import ServiceSettings
+from service.store.models import ApiKey
 
 __all__ = [
     "AuditDep",
@@ -35,6 +43,7 @@ __all__ = [
     "Role",
     "SessionDep",
     "SettingsDep",
+    "app_settings",
     "get_database",
     "get_engine",
     "get_session",
@@ -43,7 +52,14 @@ __all__ = [
     "require_roles",
 ]
 
-SettingsDep = Annotated[ServiceSettings, Depends(get_service_settings)]
+
+async def app_settings(request: Request) -> ServiceSettings:
+    """The settings the app was built with."""
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[ServiceSettings, Depends(app_settings)]
 AuditDep = Annotated[AuditContext, Depends(audit_context)]
 
 _api_key = APIKeyHeader(
@@ -53,7 +69,7 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_database(request: Request) -> Engine:
+async def get_database(request: Request) -> Engine:
     """The app's SQLAlchemy engine (built in the lifespan)."""
     engine: Engine = request.app.state.database
     return engine
@@ -62,9 +78,22 @@ def get_database(request: Request) -> Engine:
 DatabaseDep = Annotated[Engine, Depends(get_database)]
 
 
-def get_session(database: DatabaseDep) -> Iterator[Session]:
-    """A session for one request; the route commits, anything unfinished is rolled back."""
+_WRITING_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A write that matches nothing: on SQLite it takes the database's write lock all the same.
+_SQLITE_WRITE_LOCK: Final = update(ApiKey).where(false()).values(id=ApiKey.id)
+
+
+def get_session(request: Request, database: DatabaseDep) -> Iterator[Session]:
+    """A session for one request; the route commits, anything unfinished is rolled back.
+
+    On SQLite, a request that may write takes the write lock before its first read. A route
+    that reads, then writes (a review checks the run it reviews) would otherwise fail with
+    "database is locked" whenever another connection commits in between, which the audit
+    writer does all the time under load; taking the lock first makes it wait its turn instead.
+    """
     with Session(database, expire_on_commit=False) as session:
+        if request.method in _WRITING_METHODS and database.dialect.name == "sqlite":
+            session.execute(_SQLITE_WRITE_LOCK)
         try:
             yield session
         except Exception:
@@ -75,7 +104,7 @@ def get_session(database: DatabaseDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_engine(request: Request) -> ScoringEngine:
+async def get_engine(request: Request) -> ScoringEngine:
     """The scoring engine loaded in the lifespan."""
     engine: ScoringEngine = request.app.state.engine
     return engine
@@ -85,12 +114,15 @@ EngineDep = Annotated[ScoringEngine, Depends(get_engine)]
 
 
 async def require_caller(
-    database: DatabaseDep,
+    request: Request,
     audit: AuditDep,
     secret: Annotated[str | None, Security(_api_key)] = None,
 ) -> Caller:
     """The caller behind X-API-Key; 401 when it is missing, unknown or revoked."""
-    caller = await run_in_threadpool(authenticate, database, secret)
+    keys: KeyCache = request.app.state.keys
+    caller = keys.cached(secret)
+    if caller is None and plausible_secret(secret):
+        caller = await run_in_threadpool(keys.authenticate, secret)
     if caller is None:
         audit.note("no key" if not secret else "unknown or revoked key")
         raise api_error(status.HTTP_401_UNAUTHORIZED, "missing or invalid API key", "X-API-Key")
@@ -105,7 +137,7 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     """A dependency admitting the given roles (and admin, who may do everything); else 403."""
     allowed = frozenset((*roles, Role.ADMIN))
 
-    def check_role(caller: CallerDep, audit: AuditDep) -> Caller:
+    async def check_role(caller: CallerDep, audit: AuditDep) -> Caller:
         if caller.role not in allowed:
             audit.note(f"role {caller.role.value} refused")
             raise api_error(
@@ -120,7 +152,7 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     return check_role
 
 
-def require_purpose(
+async def require_purpose(
     _caller: CallerDep,
     settings: SettingsDep,
     audit: AuditDep,

@@ -37,7 +37,13 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": ErrorBody, "description": "Missing, unknown or revoked X-API-Key."},
     403: {"model": ErrorBody, "description": "The key's role may not use this route."},
     413: {"model": ErrorBody, "description": "The request body or child list is too large."},
-    422: {"model": ValidationErrorBody, "description": "The request did not validate."},
+    # Both shapes: FastAPI's list when the request does not parse or fit its schema, and our
+    # one message naming the field when a well-formed value is not acceptable (a month with no
+    # features, an unknown hardship, a payload value out of the catalogue's range).
+    422: {
+        "model": ValidationErrorBody | ErrorBody,
+        "description": "The request did not validate, or a value in it is not acceptable.",
+    },
     503: {"model": ErrorBody, "description": "Database or audit log unavailable; retry later."},
 }
 

@@ -4,6 +4,11 @@ A key is `mmk_` followed by 32 random bytes (URL-safe base64). Only its SHA-256 
 the secret is shown once, by `mimamori keys create`, and cannot be recovered from the database.
 Keys carry 256 bits of entropy, so a fast hash is enough; a slow password hash would only add
 latency to every request.
+
+The service remembers a verified key for a few seconds (`KeyCache`, MIMAMORI_API_KEY_CACHE_SECONDS,
+default 5) instead of asking the database on every request. A key revoked by `revoke_key` in the
+same process is forgotten at once; one revoked by `mimamori keys revoke` (another process) stops
+working when its entry expires, so within that many seconds.
 """
 
 from __future__ import annotations
@@ -13,9 +18,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeGuard
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -28,12 +38,14 @@ __all__ = [
     "ApiKeyInfo",
     "Caller",
     "CreatedKey",
+    "KeyCache",
     "Role",
     "authenticate",
     "create_key",
     "hash_secret",
     "list_keys",
     "new_secret",
+    "plausible_secret",
     "revoke_key",
 ]
 
@@ -92,6 +104,13 @@ class ApiKeyError(ValueError):
     """A key request that cannot be honoured (unknown role, bad municipality, unknown key)."""
 
 
+def plausible_secret(secret: str | None) -> TypeGuard[str]:
+    """Whether `secret` could be one of our keys at all (anything else is not looked up)."""
+    return (
+        secret is not None and secret.startswith(KEY_PREFIX) and len(secret) <= _MAX_SECRET_LENGTH
+    )
+
+
 def new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
@@ -146,6 +165,8 @@ def revoke_key(engine: Engine, key_id: str) -> bool:
             .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=_now())
         )
+    # Also when nothing was revoked: a cache may still hold a key another process revoked.
+    _forget_everywhere(key_id)
     return bool(result.rowcount)
 
 
@@ -166,11 +187,14 @@ def list_keys(engine: Engine) -> list[ApiKeyInfo]:
 def authenticate(engine: Engine, secret: str | None) -> Caller | None:
     """The active key whose secret this is, or None (missing, malformed, unknown or revoked).
 
-    Looked up on every request, not cached, so that a revocation takes effect immediately.
+    Always asks the database; the service goes through a `KeyCache` in front of it.
     """
-    if not secret or not secret.startswith(KEY_PREFIX) or len(secret) > _MAX_SECRET_LENGTH:
+    if not plausible_secret(secret):
         return None
-    digest = hash_secret(secret)
+    return _lookup(engine, hash_secret(secret))
+
+
+def _lookup(engine: Engine, digest: str) -> Caller | None:
     query = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.municipality, ApiKey.secret_sha256)
     with engine.connect() as connection:
         row = connection.execute(
@@ -185,3 +209,90 @@ def authenticate(engine: Engine, secret: str | None) -> Caller | None:
     except ValueError:
         return None
     return Caller(key_id=row.id, name=row.name, role=role, municipality=row.municipality)
+
+
+# Every cache of this process, so that `revoke_key` reaches the caches of every app in it.
+_caches: weakref.WeakSet[KeyCache] = weakref.WeakSet()
+_caches_lock = threading.Lock()
+
+
+def _forget_everywhere(key_id: str) -> None:
+    with _caches_lock:
+        caches = list(_caches)
+    for cache in caches:
+        cache.forget(key_id)
+
+
+class KeyCache:
+    """Verified keys by their secret's SHA-256, each trusted for `ttl` seconds.
+
+    Only keys that verified are kept: an unknown secret is looked up every time, so a key
+    created by the CLI works at once, and guessing secrets cannot fill the cache. `forget` (called
+    by `revoke_key` in this process) removes a key at once. A lookup that was in flight while a
+    key was forgotten does not put it back: every `forget` moves a generation counter, and a
+    result is kept only if the counter did not move while it was fetched.
+    """
+
+    def __init__(
+        self,
+        engine_of: Callable[[], Engine],
+        ttl: float,
+        *,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # A callable, because the app's database engine only exists once its lifespan ran.
+        self._engine_of = engine_of
+        self.ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generation = 0
+        with _caches_lock:
+            _caches.add(self)
+
+    def cached(self, secret: str | None) -> Caller | None:
+        """The caller if its key verified less than `ttl` seconds ago (no database access)."""
+        if self.ttl <= 0 or not plausible_secret(secret):
+            return None
+        digest = hash_secret(secret)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            expires, caller = entry
+            if self._clock() >= expires:
+                del self._entries[digest]
+                return None
+            return caller
+
+    def authenticate(self, secret: str | None) -> Caller | None:
+        """The caller from the cache, else from the database (and then remembered)."""
+        caller = self.cached(secret)
+        if caller is not None or not plausible_secret(secret):
+            return caller
+        digest = hash_secret(secret)
+        with self._lock:
+            generation = self._generation
+        caller = _lookup(self._engine_of(), digest)
+        if caller is None or self.ttl <= 0:
+            return caller
+        with self._lock:
+            if generation == self._generation:
+                self._entries[digest] = (self._clock() + self.ttl, caller)
+                self._entries.move_to_end(digest)
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+        return caller
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._generation += 1
+            for digest in [d for d, (_, c) in self._entries.items() if c.key_id == key_id]:
+                del self._entries[digest]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()

@@ -53,6 +53,13 @@ class ServiceSettings(Settings):
         gt=0.0,
         description="How often the service checks the registry for new champions.",
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="How long a verified API key is trusted without asking the database again: "
+        "a key revoked from another process (`mimamori keys revoke`) stops working within this "
+        "time. 0 asks the database on every request.",
+    )
     database_connect_timeout_seconds: int = Field(
         default=5,
         ge=1,
@@ -80,6 +87,6 @@ class ServiceSettings(Settings):
 def get_service_settings() -> ServiceSettings:
     """The process's service settings, read from the environment once.
 
-    Tests pass their own settings to `create_app`, which overrides this dependency.
+    Routes do not call this: they read the settings the app was built with (`SettingsDep`).
     """
     return ServiceSettings()
