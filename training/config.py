@@ -69,6 +69,9 @@ class LightGBMConfig(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     max_rounds: int = Field(default=150, ge=1)
     early_stopping_rounds: int = Field(default=20, ge=1)
+    # After early stopping has chosen the number of trees, fit again with that many trees on the
+    # training and early-stopping rows together (calibration and test rows stay unseen).
+    refit_with_early_stopping_rows: bool = False
 
     @model_validator(mode="after")
     def _binary(self) -> Self:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "TrainingFrame",
     "TrainingFrameError",
     "household_components",
+    "load_training_frame",
     "training_frame_from",
 ]
 
@@ -249,3 +251,42 @@ def training_frame_from(
     if "single_parent" not in frame.columns:
         frame["single_parent"] = np.nan
     return TrainingFrame.from_dataframe(frame, feature_names=list(feature_columns))
+
+
+def load_training_frame(features_dir: Path, database_url: str) -> TrainingFrame:
+    """The training frame of a data folder: the feature store joined with the linked store.
+
+    `features_dir` holds features.parquet and labels.parquet (`mimamori features`); the database
+    gives each child's households and sex. Raises MissingFeatureTableError without a feature
+    store and features.store.migrate.SchemaNotCurrentError when the database is not set up.
+    """
+    from sqlalchemy import select
+
+    from features.store.database import make_engine
+    from features.store.migrate import check_schema
+    from features.store.models import HouseholdLink, Person
+
+    if not (features_dir / "features.parquet").exists():
+        raise MissingFeatureTableError(
+            f"no feature store at {features_dir}; run `mimamori features` first"
+        )
+    engine = make_engine(database_url)
+    try:
+        check_schema(engine)
+        with engine.connect() as connection:
+            households = pd.DataFrame(
+                connection.execute(select(HouseholdLink.person_id, HouseholdLink.household_id)),
+                columns=["person_id", "household_id"],
+            )
+            attributes = pd.DataFrame(
+                connection.execute(select(Person.person_id, Person.sex)),
+                columns=["person_id", "sex"],
+            )
+    finally:
+        engine.dispose()
+    return training_frame_from(
+        pd.read_parquet(features_dir / "features.parquet"),
+        pd.read_parquet(features_dir / "labels.parquet"),
+        households=households,
+        attributes=attributes,
+    )

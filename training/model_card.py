@@ -99,7 +99,13 @@ def render_model_card(result: HardshipResult, config: TrainingConfig, frame: Tra
         "",
         "## Model",
         "",
-        f"LightGBM, {result.best_iteration} trees (early stopping), num_leaves "
+        f"LightGBM, {result.best_iteration} trees (early stopping"
+        + (
+            "; refitted on the training and early-stopping rows"
+            if config.lightgbm.refit_with_early_stopping_rows
+            else ""
+        )
+        + f"), num_leaves "
         f"{result.params.get('num_leaves')}, max_depth {result.params.get('max_depth')}, "
         f"negatives subsampled to {config.class_balance.negative_rate:.0%}"
         + (f"; tuned with {result.tuning_trials} Optuna trials" if result.tuning_trials else "")

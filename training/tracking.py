@@ -136,6 +136,7 @@ def _params(result: HardshipResult, config: TrainingConfig, report: TrainingRepo
             "negative_rate": config.class_balance.negative_rate,
             "holdout_fraction": config.splits.holdout_fraction,
             "train_month_stride": config.splits.train_month_stride,
+            "refit_with_early_stopping_rows": config.lightgbm.refit_with_early_stopping_rows,
             "exclude_already_supported": config.exclude_already_supported,
             "config_digest": report.config_digest,
             "git_commit": report.provenance.git_commit,

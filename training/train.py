@@ -13,6 +13,7 @@ Per hardship:
 1. rows: labelled and not yet supported (the model is for children not yet known);
 2. split by time and by household (training.splits); training rows subsampled for negatives;
 3. early stopping on the validation period; parameters from the config, or tuned (Optuna);
+   optionally a refit with the chosen tree count on the training and early-stopping rows;
 4. calibration on held-out households in the validation period;
 5. test metrics overall and per municipality, the oracle gap when a true risk is given, and
    leave-one-municipality-out ranking;
@@ -42,7 +43,7 @@ from training.calibration import calibration_by, fit_calibrator
 from training.config import TrainingConfig, load_training_config
 from training.evaluation import OracleGap, oracle_gap
 from training.fairness import fairness_table
-from training.fit import Fitter, fit_local
+from training.fit import FitResult, Fitter, fit_local
 from training.frame import TrainingFrame, TrainingFrameError
 from training.metrics import (
     Metrics,
@@ -420,7 +421,7 @@ def _fit(
         y, split.train, config.class_balance.negative_rate, _seed(config, plan.hardship.id, tag)
     )
     categorical = [j for j, n in enumerate(names) if n in prepared.category_maps]
-    fitted = fitter(
+    fitted: FitResult = fitter(
         prepared.x(rows, columns),
         y[rows],
         prepared.x(split.early_stopping, columns),
@@ -431,6 +432,8 @@ def _fit(
         max_rounds=config.lightgbm.max_rounds,
         early_stopping_rounds=config.lightgbm.early_stopping_rounds,
     )
+    if config.lightgbm.refit_with_early_stopping_rows:
+        fitted = _refit(prepared, plan, split, columns, params, config, fitter, tag, fitted)
     margin = np.asarray(
         fitted.booster.predict(prepared.x(split.calibration, columns), raw_score=True)
     )
@@ -443,6 +446,53 @@ def _fit(
         metadata={"hardship": plan.hardship.id},
     )
     return _Fitted(bundle, fitted.best_iteration, fitted.validation_score)
+
+
+def _refit(
+    prepared: Prepared,
+    plan: HardshipPlan,
+    split: Split,
+    columns: Sequence[int],
+    params: dict[str, Any],
+    config: TrainingConfig,
+    fitter: Fitter,
+    tag: str,
+    first: FitResult,
+) -> FitResult:
+    """The chosen number of trees, fitted on the training and early-stopping rows together.
+
+    The training period is short (the months before the validation period, less a gap) and misses
+    seasons that the validation period has; the early-stopping rows (the validation period's
+    training households) add those. The early-stopping rows are passed again only because a
+    fitter needs validation rows: with patience as long as the fit nothing stops it early, though
+    the fitter may still drop trailing trees that did not raise the (now in-sample) AUC.
+    """
+    y = plan.y
+    names = tuple(prepared.feature_names[i] for i in columns)
+    rows = _subsample(
+        y,
+        np.concatenate([split.train, split.early_stopping]),
+        config.class_balance.negative_rate,
+        _seed(config, plan.hardship.id, tag, "refit"),
+    )
+    rounds = max(1, first.best_iteration)
+    refitted = fitter(
+        prepared.x(rows, columns),
+        y[rows],
+        prepared.x(split.early_stopping, columns),
+        y[split.early_stopping],
+        params={**params, "seed": _seed(config, plan.hardship.id, tag, "lightgbm", "refit")},
+        feature_names=names,
+        categorical=[j for j, n in enumerate(names) if n in prepared.category_maps],
+        max_rounds=rounds,
+        early_stopping_rounds=rounds + 1,
+    )
+    # Keep the out-of-sample score of the first fit: the refit saw the early-stopping rows.
+    return FitResult(
+        booster=refitted.booster,
+        best_iteration=refitted.best_iteration,
+        validation_score=first.validation_score,
+    )
 
 
 def _evaluate(

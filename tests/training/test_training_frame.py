@@ -103,3 +103,55 @@ def test_a_child_with_several_households_joins_them_into_one_group() -> None:
         attributes=pd.DataFrame({"person_id": ["a", "b"], "sex": ["F", "M"]}),
     )
     assert set(frame.data["household_id"]) == {"H1"}
+
+
+def test_load_training_frame_joins_the_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from features.store.database import make_engine
+    from features.store.migrate import upgrade
+    from features.store.models import HouseholdLink, LinkageRun, Person
+    from training.frame import load_training_frame
+
+    features, labels = _store_outputs()
+    store = tmp_path / "features"
+    store.mkdir()
+    features.to_parquet(store / "features.parquet", index=False)
+    labels.to_parquet(store / "labels.parquet", index=False)
+    url = f"sqlite:///{tmp_path / 'mimamori.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine) as session:
+        session.add(
+            LinkageRun(id=1, started_at=dt.datetime(2026, 4, 1, tzinfo=dt.UTC), status="succeeded")
+        )
+        session.flush()
+        session.add_all(
+            [
+                Person(person_id="a", run_id=1, role="child", birth_date=None, sex="F"),
+                Person(person_id="b", run_id=1, role="child", birth_date=None, sex="M"),
+            ]
+        )
+        session.flush()
+        session.add(
+            HouseholdLink(
+                person_id="a", household_key="131016:1", household_id="H1", municipality="131016"
+            )
+        )
+        session.commit()
+    engine.dispose()
+
+    frame = load_training_frame(store, url)
+    data = frame.data.sort_values(["as_of_month", "person_id"])
+    assert data["household_id"].tolist() == ["H1", "person:b", "H1", "person:b"]
+    assert data["sex"].tolist() == ["F", "M", "F", "M"]
+    assert frame.hardships == ("abuse",)
+
+
+def test_load_training_frame_without_a_feature_store_says_what_to_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from training.frame import load_training_frame
+
+    with pytest.raises(MissingFeatureTableError, match="mimamori features"):
+        load_training_frame(tmp_path / "features", f"sqlite:///{tmp_path / 'mimamori.db'}")

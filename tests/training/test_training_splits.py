@@ -103,8 +103,9 @@ def test_no_household_straddles_training_and_evaluation(training_frame, config) 
     assert periods.test.mask(months[split.test]).all()
     assert periods.validation.mask(months[split.calibration]).all()
     assert usable[split.test].all()
-    # Training months are every second month, counted back from the last training month.
-    assert len(set(months[split.train])) == (len(periods.train.months) + 1) // 2
+    # Training months are every k-th month, counted back from the last training month.
+    stride = config.splits.train_month_stride
+    assert len(set(months[split.train])) == (len(periods.train.months) + stride - 1) // stride
 
 
 def test_leave_one_municipality_out_never_tests_on_what_it_trained(training_frame, config) -> None:
