@@ -333,6 +333,7 @@ def train(
     from features.store.models import HouseholdLink, Person
     from training.frame import TrainingFrameError, training_frame_from
     from training.registry import TrackingUnavailableError
+    from training.reviews import load_reviews
     from training.train import TrainingError, train_all
 
     settings = _settings(data_dir)
@@ -351,6 +352,8 @@ def train(
                 connection.execute(select(Person.person_id, Person.sex)),
                 columns=["person_id", "sex"],
             )
+        # Reviewers' decisions, if the service has recorded any (training.reviews).
+        reviews = load_reviews(engine)
     except SchemaNotCurrentError:
         raise _fail("the database is not set up; run `mimamori ingest` first") from None
     finally:
@@ -368,6 +371,7 @@ def train(
                 tracking_uri=settings.resolved_mlflow_tracking_uri,
                 hardships=hardship or None,
                 progress=progress,
+                reviews=reviews,
             )
     except (TrainingFrameError, TrainingError, TrackingUnavailableError, KeyError) as error:
         raise _fail(str(error).strip("'")) from None

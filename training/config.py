@@ -121,6 +121,13 @@ class PromotionGates(_Model):
     max_ece: float = Field(default=0.02, gt=0.0)
 
 
+class ReviewsConfig(_Model):
+    """How training uses reviewers' decisions (training/reviews.py says why evaluation only)."""
+
+    use: Literal["off", "evaluation", "labels"] = "evaluation"
+    min_reviews: int = Field(default=20, ge=1)
+
+
 class TrainingConfig(_Model):
     version: int = Field(default=1, ge=1)
     hardships: tuple[str, ...] | None = None
@@ -139,6 +146,7 @@ class TrainingConfig(_Model):
     audit: AuditConfig = AuditConfig()
     bars: Bars = Bars()
     gates: PromotionGates = PromotionGates()
+    reviews: ReviewsConfig = ReviewsConfig()
 
     @property
     def gap_months(self) -> int:

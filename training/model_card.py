@@ -199,6 +199,13 @@ def render_model_card(result: HardshipResult, config: TrainingConfig, frame: Tra
                 _metrics_row("this model", m),
                 _metrics_row(f"champion v{champion.version}", champion.metrics),
             ]
+    if result.human_review is not None:
+        from training.reviews import model_card_section
+
+        lines += [
+            "",
+            model_card_section(result.human_review, min_reviews=config.reviews.min_reviews),
+        ]
     lines += [
         "",
         "## Benchmark bars",

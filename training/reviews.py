@@ -42,11 +42,13 @@ __all__ = [
     "CONFIRMED",
     "OUTCOME_COLUMNS",
     "ReviewConfig",
+    "ReviewOutcomes",
     "ReviewUse",
     "apply_review_labels",
     "human_confirmed_precision",
     "load_flagged_counts",
     "load_review_outcomes",
+    "load_reviews",
     "model_card_section",
     "review_evaluation_set",
 ]
@@ -102,6 +104,19 @@ class ReviewConfig:
 
     use: ReviewUse = "evaluation"
     min_reviews: int = 20
+
+
+@dataclass(frozen=True)
+class ReviewOutcomes:
+    """What training reads from the service's tables: decisions and the flagged counts."""
+
+    outcomes: pd.DataFrame
+    flagged: pd.DataFrame
+
+
+def load_reviews(engine: Engine) -> ReviewOutcomes:
+    """Both tables at once (empty frames where the service never ran on this database)."""
+    return ReviewOutcomes(load_review_outcomes(engine), load_flagged_counts(engine))
 
 
 def _tables(engine: Engine) -> set[str]:

@@ -53,6 +53,12 @@ from training.metrics import (
     flag_at_capacity,
     threshold_table,
 )
+from training.reviews import (
+    ReviewConfig,
+    ReviewOutcomes,
+    apply_review_labels,
+    human_confirmed_precision,
+)
 from training.splits import (
     Periods,
     Split,
@@ -235,6 +241,8 @@ class HardshipResult:
     audit_contributions: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     audit_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     model_card: str = ""
+    # Human-confirmed precision by band (training.reviews), when reviews were given.
+    human_review: pd.DataFrame | None = None
 
     def bars(self, config: TrainingConfig) -> dict[str, bool | None]:
         """The benchmark bars: None where they cannot be judged (no oracle)."""
@@ -736,6 +744,15 @@ def _compare_champion(
 # -- all hardships -------------------------------------------------------------------------------
 
 
+def _with_review_labels(
+    frame: TrainingFrame, reviews: ReviewOutcomes, hardships: Sequence[str]
+) -> TrainingFrame:
+    data = frame.data
+    for hardship in hardships:
+        data = apply_review_labels(data, reviews.outcomes, ReviewConfig(use="labels"), hardship)
+    return TrainingFrame(data=data, feature_names=frame.feature_names)
+
+
 def train_all(
     frame: TrainingFrame | pd.DataFrame,
     config: TrainingConfig | None = None,
@@ -747,6 +764,7 @@ def train_all(
     provenance: Provenance | None = None,
     fitter: Fitter | None = None,
     artifact_location: str | None = None,
+    reviews: ReviewOutcomes | None = None,
 ) -> TrainingReport:
     """Train every chosen hardship's model, then log and register them all as challengers.
 
@@ -754,6 +772,8 @@ def train_all(
     registry. `tracking_uri` defaults to the settings' (a SQLite store in the data folder).
     `true_risk` (synthetic ground truth mapped to the frame's ids) adds the oracle gap.
     `fitter` swaps the in-process LightGBM fit for another (training.dask_train).
+    `reviews` (reviewers' decisions, training.reviews.load_reviews) become extra labels or a
+    human-confirmed precision table in the model card, as `config.reviews.use` says.
     """
     started = time.perf_counter()
     config = config or load_training_config()
@@ -763,6 +783,8 @@ def train_all(
     )
     if not isinstance(frame, TrainingFrame):
         frame = TrainingFrame.from_dataframe(frame)
+    if reviews is not None and config.reviews.use == "labels":
+        frame = _with_review_labels(frame, reviews, [h.id for h in chosen])
     if tracking_uri is None:
         from features.settings import get_settings
 
@@ -789,6 +811,13 @@ def train_all(
             champion=champions.get(plan.hardship.id),
             progress=progress,
         )
+        if reviews is not None and config.reviews.use != "off":
+            result.human_review = human_confirmed_precision(
+                reviews.outcomes,
+                reviews.flagged,
+                plan.hardship.id,
+                min_reviews=config.reviews.min_reviews,
+            )
         result.model_card = render_model_card(result, config, frame)
         results[plan.hardship.id] = result
 

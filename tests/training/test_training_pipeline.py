@@ -101,3 +101,71 @@ def test_tuning_runs_within_its_budget(prepared, config) -> None:
     assert result.tuning_trials == 3
     assert result.params["num_leaves"] <= tuned.tuning.max_num_leaves
     assert result.metrics.roc_auc > 0.6
+
+
+def _outcomes(rows: list[tuple[str, str, str, bool]]):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "person_id": person,
+                "hardship": "poverty",
+                "municipality": "990001",
+                "as_of_month": month,
+                "run_id": 1,
+                "band": band,
+                "decision": "monitoring" if confirmed else "no_action",
+                "reason": None if confirmed else "data_error",
+                "confirmed": confirmed,
+                "created_at": None,
+            }
+            for person, month, band, confirmed in rows
+        ]
+    )
+
+
+def test_the_model_card_reports_human_confirmed_precision_by_band(poverty, training_frame) -> None:
+    import pandas as pd
+
+    from training.model_card import render_model_card
+    from training.reviews import human_confirmed_precision
+
+    result, config = poverty
+    people = training_frame.data["person_id"].unique()[:30]
+    outcomes = _outcomes([(p, "2025-01", "high", i % 3 != 0) for i, p in enumerate(people)])
+    flagged = pd.DataFrame(
+        [{"as_of_month": "2025-01", "hardship": "poverty", "band": "high", "flagged": 60}]
+    )
+    result.human_review = human_confirmed_precision(outcomes, flagged, "poverty", min_reviews=20)
+    try:
+        card = render_model_card(result, config, training_frame)
+    finally:
+        result.human_review = None
+    assert "## Human-confirmed precision" in card
+    high = human_confirmed_precision(outcomes, flagged, "poverty").iloc[0]
+    assert high["band"] == "high"
+    assert (high["reviewed"], high["confirmed"], high["flagged"]) == (30, 20, 60)
+    assert high["precision"] == pytest.approx(20 / 30)
+
+
+def test_confirmed_reviews_become_labels(training_frame) -> None:
+    import pandas as pd
+
+    from training.reviews import ReviewOutcomes
+    from training.train import _with_review_labels
+
+    data = training_frame.data
+    negatives = data[data["label_poverty"] == 0].head(5)
+    rows = [
+        (p, m, "high", True)
+        for p, m in zip(negatives["person_id"], negatives["as_of_month"], strict=True)
+    ]
+    reviews = ReviewOutcomes(_outcomes(rows), _outcomes([]).iloc[0:0])
+    labelled = _with_review_labels(training_frame, reviews, ["poverty"]).data
+    changed = labelled.loc[negatives.index, "label_poverty"]
+    assert (changed == 1.0).all()
+    others = labelled.drop(index=negatives.index)["label_poverty"]
+    pd.testing.assert_series_equal(
+        others, data.drop(index=negatives.index)["label_poverty"].astype(others.dtype)
+    )
