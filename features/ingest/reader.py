@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import math
 import re
@@ -30,6 +31,7 @@ __all__ = [
     "FileRead",
     "JsonValue",
     "LoadedRow",
+    "LoadedValues",
     "QuarantineReason",
     "QuarantinedRow",
     "SourceFileReader",
@@ -76,6 +78,11 @@ class LoadedRow:
     event_date: dt.date
     known_date: dt.date
     payload: dict[str, JsonValue]
+
+
+# LoadedRow's fields in order, without the object: (line, id_kind, local_id, event_date,
+# known_date, payload).
+LoadedValues = tuple[int, IdKind, str, dt.date, dt.date, dict[str, JsonValue]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,24 +170,6 @@ class _Record:
     error: str | None = None
 
 
-class _LineFeed:
-    """Hands decoded lines to csv.reader one at a time, so we know where each record ends."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.position = 0
-
-    def __iter__(self) -> _LineFeed:
-        return self
-
-    def __next__(self) -> str:
-        if self.position >= len(self.lines):
-            raise StopIteration
-        line = self.lines[self.position]
-        self.position += 1
-        return line
-
-
 def _records(lines: list[str], expected_fields: Callable[[], int | None]) -> Iterator[_Record]:
     """CSV records with their physical line span, resynchronising after a stray quote.
 
@@ -189,25 +178,28 @@ def _records(lines: list[str], expected_fields: Callable[[], int | None]) -> Ite
     up), only its first line is reported and reading resumes on the next line, so one bad
     quote costs one row, not the rest of the file.
     """
-    feed = _LineFeed(lines)
-    reader = csv.reader(feed, strict=True)
-    while feed.position < len(lines):
-        start = feed.position
+    total = len(lines)
+    # The reader counts the lines it took (line_num), so a record's span needs no Python-level
+    # line iterator; restarting at `base` indexes the list instead of copying or skipping it.
+    base = 0
+    reader = csv.reader(iter(lines), strict=True)
+    while base + reader.line_num < total:
+        start = base + reader.line_num
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
             yield _Record(start + 1, start + 1, None, str(error))
-            feed.position = start + 1
-            reader = csv.reader(feed, strict=True)
+            base = start + 1
+            reader = csv.reader(map(lines.__getitem__, range(base, total)), strict=True)
             continue
-        end = feed.position
+        end = base + reader.line_num
         expected = expected_fields()
         if end - start > 1 and expected is not None and not _fits(fields, expected):
             yield _Record(start + 1, start + 1, None, "quoted field runs over the line end")
-            feed.position = start + 1
-            reader = csv.reader(feed, strict=True)
+            base = start + 1
+            reader = csv.reader(map(lines.__getitem__, range(base, total)), strict=True)
             continue
         yield _Record(start + 1, end, fields)
 
@@ -234,6 +226,10 @@ class _CellError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+_Convert = Callable[[str], JsonValue]
+_Cache = dict[str, "JsonValue | _CellError"]
 
 
 def _is_safe_text(value: str) -> bool:
@@ -287,7 +283,7 @@ class SourceFileReader:
         self._personal_positions: set[int] = set()
         self._mapped_positions: set[int] = set()
         self._labels: dict[int, KeysView[str]] = {}
-        self._plan: list[tuple[str, int | None, bool, str, Callable[[str], JsonValue]]] = []
+        self._plan: list[tuple[str, int | None, bool, str, _Convert | None, _Cache | None]] = []
         self._id_order = [(id_spec.kind, id_spec.column) for id_spec in spec.ids]
         self._enum_lookups = {
             column.name: {header_key(k): v for k, v in column.values.items()}
@@ -295,6 +291,9 @@ class SourceFileReader:
             if column.values is not None
         }
         self._started = False
+        # Canonical date text -> date: a file holds few distinct dates and many rows.
+        self._dates: dict[JsonValue, dt.date] = {}
+        self._lag = dt.timedelta(days=spec.known_date.lag_days or 0)
 
     # -- header -------------------------------------------------------------------------------
 
@@ -338,7 +337,7 @@ class SourceFileReader:
                 c.index,
                 c.spec.required,
                 f"{c.header} ({c.spec.name})",
-                self._converter(c),
+                *self._converter(c),
             )
             for c in self._columns
         ]
@@ -346,6 +345,15 @@ class SourceFileReader:
     # -- rows ---------------------------------------------------------------------------------
 
     def rows(self) -> Iterator[LoadedRow | QuarantinedRow]:
+        for outcome in self.row_values():
+            yield LoadedRow(*outcome) if isinstance(outcome, tuple) else outcome
+
+    def row_values(self) -> Iterator[LoadedValues | QuarantinedRow]:
+        """Like `rows()`, with a loaded row as the plain tuple of LoadedRow's fields.
+
+        Bulk loading wants the values, not an object per row: at millions of rows the frozen
+        dataclass alone costs seconds.
+        """
         if self._started:
             raise RuntimeError("rows() can be iterated once per reader")
         self._started = True
@@ -363,14 +371,16 @@ class SourceFileReader:
                 continue  # blank line: not a record
             self.rows_read += 1
             outcome = self._row(record, broken, seen)
-            if isinstance(outcome, LoadedRow):
+            if isinstance(outcome, tuple):
                 self.loaded += 1
             else:
                 self.quarantined += 1
                 self.reasons[outcome.reason.value] += 1
             yield outcome
 
-    def _row(self, record: _Record, broken: bool, seen: set[bytes]) -> LoadedRow | QuarantinedRow:
+    def _row(
+        self, record: _Record, broken: bool, seen: set[bytes]
+    ) -> LoadedValues | QuarantinedRow:
         line = record.first_line
         fields = record.fields
         expected = len(self._header or ())
@@ -423,10 +433,10 @@ class SourceFileReader:
         seen.add(digest)
         return self._typed_row(line, fields)
 
-    def _typed_row(self, line: int, fields: list[str]) -> LoadedRow | QuarantinedRow:
+    def _typed_row(self, line: int, fields: list[str]) -> LoadedValues | QuarantinedRow:
         payload: dict[str, JsonValue] = {}
         problems: list[_CellError] = []
-        for name, index, required, where, convert in self._plan:
+        for name, index, required, where, convert, cache in self._plan:
             raw = "" if index is None else fields[index]
             if not raw or raw.isspace():
                 payload[name] = None
@@ -435,18 +445,28 @@ class SourceFileReader:
                         _CellError(QuarantineReason.MISSING_REQUIRED, f"{where} is empty")
                     )
                 continue
-            try:
-                payload[name] = convert(raw)
-            except _CellError as problem:
-                problems.append(problem)
-        subject = next(
-            (
-                (kind, value)
-                for kind, name in self._id_order
-                if isinstance(value := payload[name], str)
-            ),
-            None,
-        )
+            if cache is None:
+                payload[name] = raw if convert is None else convert(raw)
+                continue
+            # Inlined rather than a memoising wrapper: this runs once per cell.
+            # A converted value is never None (the cell is not empty), so None means not seen.
+            result = cache.get(raw)
+            if result is None and convert is not None:
+                try:
+                    result = convert(raw)
+                except _CellError as problem:
+                    result = problem
+                cache[raw] = result
+            if isinstance(result, _CellError):
+                problems.append(result)
+            else:
+                payload[name] = result
+        subject: tuple[IdKind, str] | None = None
+        for kind, name in self._id_order:
+            value = payload[name]
+            if isinstance(value, str):
+                subject = (kind, value)
+                break
         if subject is None:
             headers = " or ".join(self.spec.header_of(name) for _, name in self._id_order)
             problems.append(
@@ -461,41 +481,37 @@ class SourceFileReader:
                 self._redact_aligned(fields),
             )
         assert subject is not None
-        event_date = _as_date(payload[self.spec.event_date])
+        dates = self._dates
+        event_text = payload[self.spec.event_date]
+        event_date = dates.get(event_text)
+        if event_date is None:
+            event_date = dates[event_text] = _as_date(event_text)
         known = self.spec.known_date
         if known.column is not None:
-            known_date = _as_date(payload[known.column])
+            known_text = payload[known.column]
+            known_date = dates.get(known_text)
+            if known_date is None:
+                known_date = dates[known_text] = _as_date(known_text)
         else:
-            known_date = event_date + dt.timedelta(days=known.lag_days or 0)
-        return LoadedRow(line, subject[0], subject[1], event_date, known_date, payload)
+            known_date = event_date + self._lag
+        return (line, subject[0], subject[1], event_date, known_date, payload)
 
     # -- cells --------------------------------------------------------------------------------
 
-    def _converter(self, column: _Column) -> Callable[[str], JsonValue]:
-        """A function from a non-empty cell to its canonical value (raises _CellError)."""
+    def _converter(self, column: _Column) -> tuple[_Convert | None, _Cache | None]:
+        """How a non-empty cell becomes its canonical value: a function and its memo.
+
+        No function means the text is kept as received; a memo means each distinct text is
+        converted once (dates, codes and IDs repeat heavily within a file), its value or its
+        _CellError remembered.
+        """
         spec = column.spec
         if spec.type == "str":
             if column.is_id:
-                return _normalise_id
+                return _normalise_id, {}
             # Names, kana and addresses are kept byte for byte; linkage normalises them.
-            return _as_received if spec.personal else str.strip
-        # Dates and codes repeat heavily within a file: each distinct text is parsed once.
-        cache: dict[str, JsonValue | _CellError] = {}
-        convert = self._convert
-
-        def cached(raw: str) -> JsonValue:
-            result = cache.get(raw)
-            if result is None:
-                try:
-                    result = convert(column, raw)
-                except _CellError as problem:
-                    result = problem
-                cache[raw] = result
-            if isinstance(result, _CellError):
-                raise result
-            return result
-
-        return cached
+            return (None, None) if spec.personal else (str.strip, None)
+        return functools.partial(self._convert, column), {}
 
     def _convert(self, column: _Column, raw: str) -> JsonValue:
         spec = column.spec
@@ -593,10 +609,6 @@ class SourceFileReader:
 def _normalise_id(raw: str) -> str:
     # IDs are compared exactly in linkage; full-width digits are the same ID.
     return unicodedata.normalize("NFKC", raw).strip()
-
-
-def _as_received(raw: str) -> str:
-    return raw
 
 
 def _redact_tokens(tokens: list[str]) -> str:

@@ -64,36 +64,52 @@ class Clustering:
 
 
 class _Forest:
+    """Union-find over record keys; a record's cluster is built when a link first touches it.
+
+    Most records of a large run are never linked to anything but their own shared-ID group, and
+    building a cluster (three sets) for each of half a million records up front cost seconds.
+    A key absent from `parent` is its own root.
+    """
+
     def __init__(self, identities: Mapping[str, LocalIdentity]) -> None:
-        self.parent = {key: key for key in identities}
-        self.clusters = {
-            key: _Cluster(
-                members={key},
+        self.identities = identities
+        self.parent: dict[str, str] = {}
+        self._clusters: dict[str, _Cluster] = {}
+
+    def cluster(self, root: str) -> _Cluster:
+        found = self._clusters.get(root)
+        if found is None:
+            ident = self.identities[root]
+            found = _Cluster(
+                members={root},
                 local_ids={(ident.municipality, ident.id_kind): {ident.local_id}},
             )
-            for key, ident in identities.items()
-        }
+            self._clusters[root] = found
+        return found
 
     def find(self, key: str) -> str:
+        if key not in self.identities:
+            raise KeyError(key)
+        parent = self.parent
         root = key
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[key] != root:
-            self.parent[key], key = root, self.parent[key]
+        while root in parent:
+            root = parent[root]
+        while key != root:
+            parent[key], key = root, parent[key]
         return root
 
     def forbid(self, left: str, right: str) -> None:
-        self.clusters[self.find(left)].forbidden.add(right)
-        self.clusters[self.find(right)].forbidden.add(left)
+        self.cluster(self.find(left)).forbidden.add(right)
+        self.cluster(self.find(right)).forbidden.add(left)
 
     def rejected_between(self, a: str, b: str) -> bool:
-        first, second = self.clusters[a], self.clusters[b]
+        first, second = self.cluster(a), self.cluster(b)
         if len(first.forbidden) > len(second.forbidden):
             first, second = second, first
         return not first.forbidden.isdisjoint(second.members)
 
     def over_limit(self, a: str, b: str, limits: Mapping[str, int]) -> bool:
-        first, second = self.clusters[a], self.clusters[b]
+        first, second = self.cluster(a), self.cluster(b)
         for group, ids in first.local_ids.items():
             limit = limits.get(group[1])
             other = second.local_ids.get(group)
@@ -102,9 +118,9 @@ class _Forest:
         return False
 
     def union(self, a: str, b: str) -> None:
-        if len(self.clusters[a].members) < len(self.clusters[b].members):
+        if len(self.cluster(a).members) < len(self.cluster(b).members):
             a, b = b, a
-        big, small = self.clusters[a], self.clusters.pop(b)
+        big, small = self.cluster(a), self._clusters.pop(b)
         big.members |= small.members
         big.forbidden |= small.forbidden
         for group, ids in small.local_ids.items():

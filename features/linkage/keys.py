@@ -77,8 +77,17 @@ class NameKeys:
     unmapped_gaiji: tuple[str, ...] = ()
 
 
-def _is_cjk(ch: str) -> bool:
-    return unicodedata.name(ch, "").startswith("CJK")
+class _CjkCharacters(dict[str, bool]):
+    """Whether a character is a CJK ideograph (or stroke, radical), looked up once per character."""
+
+    def __missing__(self, ch: str) -> bool:
+        is_cjk = unicodedata.name(ch, "").startswith("CJK")
+        self[ch] = is_cjk
+        return is_cjk
+
+
+def _has_cjk(text: str, characters: _CjkCharacters) -> bool:
+    return any(map(characters.__getitem__, text))
 
 
 def kanji_name_keys(
@@ -113,10 +122,10 @@ def kana_name_keys(text: str, kanji_surname: str | None, surnames: SurnameDictio
     return NameKeys(display, key, parts[0], parts[1])
 
 
-def _swap_fields(kanji: str, kana: str) -> tuple[str, str]:
+def _swap_fields(kanji: str, kana: str, cjk: _CjkCharacters) -> tuple[str, str]:
     """Undo a kana name typed into the kanji field and a kanji name into the kana field."""
     kana_in_kanji_field = bool(kanji.strip()) and _KANA_CHARS_RE.match(kanji) is not None
-    kanji_in_kana_field = any(_is_cjk(ch) for ch in kana)
+    kanji_in_kana_field = _has_cjk(kana, cjk)
     if kanji_in_kana_field and (not kanji.strip() or kana_in_kanji_field):
         return kana, kanji
     if kana_in_kanji_field and not kana.strip():
@@ -208,6 +217,7 @@ def comparison_keys(records: pd.DataFrame, gaiji_maps: GaijiMaps) -> pd.DataFram
     外字 map. Pure: the same records and maps always give the same keys.
     """
     normaliser = _Normaliser(gaiji_maps, load_surnames())
+    cjk = _CjkCharacters()
     rows: dict[str, list[object]] = {column: [] for column in KEY_COLUMNS}
     # Plain lists: iterating Arrow-backed string columns value by value is slow.
     for municipality, raw_kanji, raw_kana, address, history, kana_history in zip(
@@ -219,7 +229,7 @@ def comparison_keys(records: pd.DataFrame, gaiji_maps: GaijiMaps) -> pd.DataFram
         records["name_kana_history"].tolist(),
         strict=True,
     ):
-        kanji_text, kana_text = _swap_fields(raw_kanji, raw_kana)
+        kanji_text, kana_text = _swap_fields(raw_kanji, raw_kana, cjk)
         kanji = normaliser.kanji(municipality, kanji_text)
         kana = normaliser.kana(kana_text, kanji.surname)
         history_full, history_surname, history_surname_kana, history_unmapped = _history_keys(

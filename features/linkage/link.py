@@ -254,17 +254,36 @@ def _roles(records: pd.DataFrame) -> pd.Series:
     return counts.drop_duplicates("person_id").set_index("person_id")["role"]
 
 
+def _municipality_lists(records: pd.DataFrame) -> pd.Series:
+    """Per person the sorted list of its municipalities."""
+    # Slicing one sorted list at the person boundaries: a groupby aggregating to lists runs a
+    # Python function per person, seconds at a few hundred thousand people.
+    pairs = (
+        records[["person_id", "municipality"]]
+        .drop_duplicates()
+        .sort_values(["person_id", "municipality"])
+    )
+    people = pairs["person_id"].to_numpy(dtype=object)
+    municipalities = pairs["municipality"].tolist()
+    if not municipalities:
+        return pairs.groupby("person_id")["municipality"].agg(list)
+    starts = np.flatnonzero(np.r_[True, people[1:] != people[:-1]])
+    ends = np.r_[starts[1:], len(municipalities)]
+    return pd.Series(
+        [municipalities[start:end] for start, end in zip(starts, ends, strict=True)],
+        index=pd.Index(people[starts], name="person_id"),
+        dtype=object,
+        name="municipality",
+    )
+
+
 def _persons(records: pd.DataFrame) -> pd.DataFrame:
     grouped = records.groupby("person_id", sort=True)
     persons = pd.DataFrame(
         {
             "n_records": grouped.size(),
             "n_sources": grouped["source"].nunique(),
-            "municipalities": records[["person_id", "municipality"]]
-            .drop_duplicates()
-            .sort_values(["person_id", "municipality"])
-            .groupby("person_id")["municipality"]
-            .agg(list),
+            "municipalities": _municipality_lists(records),
         }
     )
     persons["role"] = _roles(records).reindex(persons.index).fillna("unknown")

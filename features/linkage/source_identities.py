@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.linkage.records import record_key, validate_identity_records
+from features.linkage.records import record_key, text_isin, validate_identity_records
 
 __all__ = [
     "IDENTITY_COLUMNS",
@@ -86,6 +86,10 @@ def registry_role(relationship: pd.Series) -> pd.Series:
 
 def _blank_to_na(series: pd.Series) -> pd.Series:
     text = series.astype(object)
+    if isinstance(series.dtype, pd.StringDtype):
+        # Every value is a str or missing: the test runs column-wise, not per value.
+        filled = (series.notna() & (series.str.strip() != "")).to_numpy(dtype=bool)
+        return text.where(filled, None)
     return text.where(text.map(lambda v: isinstance(v, str) and v.strip() != ""), None)
 
 
@@ -182,7 +186,7 @@ def registry_identities(
     )
     names = _names(rows, "name", "name_kana")
     if changes is not None:
-        known = changes["local_id"].isin(attributes["local_id"])
+        known = text_isin(changes["local_id"], attributes["local_id"])
         tally.note("name_changes_without_registry_row", int((~known).sum()))
         changes = changes[known]
         # After every registry row, so a change dated the day a spell starts wins the tie.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import sys
 import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,14 @@ _LONG_VOWEL_LOOKALIKES: Final = frozenset("-‐‑‒–—―−")
 # space inside the kana, so they become the combining marks before NFKC composes them.
 _SPACING_SOUND_MARKS: Final = str.maketrans({"゛": "\u3099", "゜": "\u309a"})
 _WHITESPACE_RE: Final = re.compile(r"\s+")
+# Fast-path tests: most names hold none of these, and the per-character work can be skipped.
+_HALF_WIDTH_KANA_RE: Final = re.compile("[\uff61-\uff9f]")
+_COMPATIBILITY_IDEOGRAPH_RE: Final = re.compile("[\uf900-\ufaff\U0002f800-\U0002fa1f]")
+_UNKNOWN_CHAR_RE: Final = re.compile(
+    f"[\ue000-\uf8ff\U000f0000-\U0010fffd{_GETA_MARK}{_REPLACEMENT_CHAR}]"
+)
+_LONG_VOWEL_LOOKALIKE_RE: Final = re.compile("[-‐‑‒–—―−]")
+_ASCII_UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,8 @@ def _nfkc_keeping_compatibility_ideographs(text: str) -> str:
     Whole runs are normalised together so that a kana followed by a separate sound mark still
     composes (ｶﾞ -> ガ).
     """
+    if _COMPATIBILITY_IDEOGRAPH_RE.search(text) is None:
+        return unicodedata.normalize("NFKC", text)
     parts: list[str] = []
     run_start = 0
     for index, ch in enumerate(text):
@@ -135,11 +146,31 @@ def _nfkc_keeping_compatibility_ideographs(text: str) -> str:
     return "".join(parts)
 
 
+@lru_cache(maxsize=1)
+def _invisible_characters() -> Mapping[int, None]:
+    """Control and format characters that are not whitespace, as a str.translate table."""
+    # Built once per process (about 0.1 s): deleting through translate runs in C, where a
+    # Unicode category lookup per character was the costliest step of name keys.
+    return {
+        code: None
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in ("Cc", "Cf") and not chr(code).isspace()
+    }
+
+
+@lru_cache(maxsize=1)
+def _space_and_middle_dots() -> Mapping[int, None]:
+    """Whitespace and middle dots, as a str.translate table that deletes them."""
+    table: dict[int, None] = {
+        code: None for code in range(sys.maxunicode + 1) if chr(code).isspace()
+    }
+    table.update({ord(ch): None for ch in _MIDDLE_DOTS})
+    return table
+
+
 def _drop_invisible(text: str) -> str:
     """Remove control and format characters (zero-width spaces, BOMs) but keep whitespace."""
-    return "".join(
-        ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
+    return text.translate(_invisible_characters())
 
 
 def _collapse_spaces(text: str) -> str:
@@ -152,6 +183,30 @@ def _fold_kanji_char(ch: str, variants: Mapping[str, str]) -> str:
     return ch.upper() if ch.isascii() else ch
 
 
+class _KanjiKeyCharacters(dict[int, str | None]):
+    """ord -> the character's contribution to a kanji key (None: dropped), filled on demand.
+
+    A str.translate table: the fold of each distinct character is worked out once.
+    """
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        folded: str | None
+        if ch.isspace() or ch in _MIDDLE_DOTS or _is_variation_selector(ch):
+            folded = None
+        elif _is_unknown_char(ch):
+            folded = UNKNOWN_CHAR
+        else:
+            folded = _fold_kanji_char(ch, kanji_variant_table())
+        self[code] = folded
+        return folded
+
+
+@lru_cache(maxsize=1)
+def _kanji_key_characters() -> _KanjiKeyCharacters:
+    return _KanjiKeyCharacters()
+
+
 def normalize_kanji_name(text: str, gaiji_map: Mapping[str, str] | None = None) -> NormalizedName:
     """Clean a kanji name field and build its comparison key.
 
@@ -162,29 +217,23 @@ def normalize_kanji_name(text: str, gaiji_map: Mapping[str, str] | None = None) 
     character must never vanish, or 髙〓 and 髙 would look identical.
     Raises ValueError for an empty name.
     """
-    mapped = "".join(gaiji_map.get(ch, ch) for ch in text) if gaiji_map else text
-    display = _collapse_spaces(_nfkc_keeping_compatibility_ideographs(_drop_invisible(mapped)))
+    if gaiji_map and not gaiji_map.keys().isdisjoint(text):
+        text = "".join(gaiji_map.get(ch, ch) for ch in text)
+    display = _collapse_spaces(_nfkc_keeping_compatibility_ideographs(_drop_invisible(text)))
 
-    variants = kanji_variant_table()
-    key_chars: list[str] = []
-    unmapped: dict[str, None] = {}
-    for ch in unicodedata.normalize("NFKC", display):
-        if ch.isspace() or ch in _MIDDLE_DOTS or _is_variation_selector(ch):
-            continue
-        if _is_unknown_char(ch):
-            unmapped[ch] = None
-            key_chars.append(UNKNOWN_CHAR)
-        else:
-            key_chars.append(_fold_kanji_char(ch, variants))
-    if not key_chars:
+    folded = unicodedata.normalize("NFKC", display)
+    key = folded.translate(_kanji_key_characters())
+    if not key:
         raise ValueError("empty name")
-    return NormalizedName(display=display, key="".join(key_chars), unmapped_gaiji=tuple(unmapped))
+    unmapped = tuple(dict.fromkeys(_UNKNOWN_CHAR_RE.findall(folded)))
+    return NormalizedName(display=display, key=key, unmapped_gaiji=unmapped)
 
 
 def _kana_base(text: str) -> str:
     """Width and script folding shared by the kana key and the kana display."""
     text = _drop_invisible(text).translate(_SPACING_SOUND_MARKS)
-    text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
+    if _HALF_WIDTH_KANA_RE.search(text) is not None:  # h2z changes nothing else
+        text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
     return jaconv.hira2kata(unicodedata.normalize("NFKC", text))
 
 
@@ -193,6 +242,8 @@ def _unify_long_vowels(text: str) -> str:
 
     Applied after spaces are settled, so the key of the display equals the key of the input.
     """
+    if _LONG_VOWEL_LOOKALIKE_RE.search(text) is None:
+        return text
     chars: list[str] = []
     for ch in text:
         if ch in _LONG_VOWEL_LOOKALIKES and chars and _is_katakana_or_long_vowel(chars[-1]):
@@ -229,11 +280,11 @@ def normalize_kana_name(text: str) -> str:
     folding it to ブ would merge different foreign names. Raises ValueError for an empty name.
     """
     base = _kana_base(text)
-    kept = "".join(ch for ch in base if not ch.isspace() and ch not in _MIDDLE_DOTS)
+    kept = base.translate(_space_and_middle_dots())
     # Composing only now lets a sound mark that followed a space or a small kana join its kana
     # (ヮ゛ -> ワ゛ -> ヷ), before the long-vowel rule looks at the preceding character.
     key = _unify_long_vowels(unicodedata.normalize("NFC", kept.translate(_SMALL_KANA)))
-    key = "".join(ch.upper() if ch.isascii() else ch for ch in key)
+    key = key.translate(_ASCII_UPPER)
     if not key:
         raise ValueError("empty name")
     return key

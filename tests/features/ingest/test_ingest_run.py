@@ -282,3 +282,53 @@ def test_a_municipality_catalogue_reads_its_own_headers(
     registry = next(f for f in report.files if f.relative_path == "990002/registry/jumin.csv")
     assert registry.unmapped_columns == ()
     assert "990002/catalogue.yaml" not in report.unrecognised_files
+
+
+def test_a_reading_worker_loads_exactly_what_one_process_loads(
+    ingested: tuple[IngestReport, Engine],
+    extracts: Path,
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run_module, "_WORKER_MIN_BYTES", 0)
+    report = ingest_extracts(extracts, sqlite_engine, today=RUN_DATE)
+    expected, engine = ingested
+    assert report.files == expected.files
+    assert snapshot(sqlite_engine) == snapshot(engine)
+
+
+def test_a_failure_with_a_reading_worker_leaves_the_previous_state_intact(
+    extracts: Path, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_extracts(extracts, sqlite_engine, today=RUN_DATE)
+    before = snapshot(sqlite_engine)
+    for relative in ("990001/arrears/tainou.csv", "990004/tax/juminzei.csv"):
+        path = extracts / relative
+        path.write_bytes(path.read_bytes()[:-200].rsplit(b"\n", 1)[0] + b"\n")
+    monkeypatch.setattr(run_module, "_WORKER_MIN_BYTES", 0)
+    real = run_module._BulkWriter.write
+    calls = 0
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError("disk went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module._BulkWriter, "write", failing)
+    with pytest.raises(IngestError, match="disk went away"):
+        ingest_extracts(extracts, sqlite_engine, today=RUN_DATE)
+    assert snapshot(sqlite_engine) == before
+
+
+def test_a_first_load_rebuilds_the_record_indexes(ingested: tuple[IngestReport, Engine]) -> None:
+    _, engine = ingested
+    with engine.connect() as connection:
+        names = {
+            row[0]
+            for row in connection.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'source_record'"
+            )
+        }
+    assert {index.name for index in SourceRecord.__table__.indexes} <= names

@@ -416,3 +416,18 @@ def test_loaded_map_feeds_the_kanji_key(tmp_path: Path) -> None:
     mapped = normalize_kanji_name("\ue001橋 太郎", gaiji)
     assert mapped.key == normalize_kanji_name("高橋 太郎").key
     assert mapped.unmapped_gaiji == ()
+
+
+def test_the_translate_tables_match_their_per_character_definitions() -> None:
+    from features.normalize import names
+
+    invisible = names._invisible_characters()
+    spaces = names._space_and_middle_dots()
+    for code in range(0x3100):  # ASCII, Latin-1, general punctuation, specials, kana
+        ch = chr(code)
+        dropped = not ch.isspace() and unicodedata.category(ch) in ("Cc", "Cf")
+        assert (code in invisible) == dropped
+        assert (code in spaces) == (ch.isspace() or ch in "・·")
+    for ch in "\ufeff\u200b\u200d\u2060\U000e0001":
+        assert ord(ch) in invisible
+    assert names._drop_invisible("山\u200b田\t太\ufeff郎") == "山田\t太郎"
