@@ -655,6 +655,13 @@ def _demo_access(data_dir: Path | None, municipality: str = "990001") -> None:
             municipality=municipality,
             created_by="demo",
         )
+        reviewer = create_key(
+            engine,
+            name=f"demo reviewer ({municipality})",
+            role="reviewer",
+            municipality=municipality,
+            created_by="demo",
+        )
     finally:
         engine.dispose()
     table = pq.read_table(
@@ -666,13 +673,25 @@ def _demo_access(data_dir: Path | None, municipality: str = "990001") -> None:
     child_id = table.filter(pc.equal(table["as_of_month"], latest))["person_id"][0].as_py()
     typer.echo(f"admin key {admin.key_id} (all municipalities): {admin.secret}")
     typer.echo(f"vendor key {vendor.key_id} ({municipality}): {vendor.secret}")
+    typer.echo(f"reviewer key {reviewer.key_id} ({municipality}): {reviewer.secret}")
     typer.echo("keys are shown once; `mimamori keys list` shows them without secrets.\n")
+    address = f"http://{settings.host}:{settings.port}"
     typer.echo("score a child (once the service below is ready, see /readyz):")
     typer.echo(
         f"  curl -s -X POST http://{settings.host}:{settings.port}/v1/scores \\\n"
         f"    -H 'X-API-Key: {vendor.secret}' -H 'X-Purpose: child_welfare_screening' \\\n"
         f"    -H 'Content-Type: application/json' \\\n"
         f'    -d \'{{"children": [{{"child_id": "{child_id}"}}], "explain": true}}\''
+    )
+    reviewer_headers = f"-H 'X-API-Key: {reviewer.secret}' -H 'X-Purpose: case_conference'"
+    typer.echo("\nthe case-conference list of the latest score run (CSV for the municipal system):")
+    typer.echo(
+        f"  curl -s '{address}/v1/municipalities/{municipality}/flagged.csv?hardship=abuse' "
+        f"{reviewer_headers}"
+    )
+    typer.echo("a reviewer's report on that child (A4 PDF; report without .pdf is the HTML page):")
+    typer.echo(
+        f"  curl -s -o report.pdf {address}/v1/children/{child_id}/report.pdf {reviewer_headers}"
     )
 
 
@@ -703,8 +722,9 @@ def demo(
 ) -> None:
     """Run every stage on a fresh synthetic population, then serve the scoring API.
 
-    Generates the synthetic extracts, ingests, links, builds features, trains and promotes;
-    then creates demo API keys, prints an example request for a real child, and serves on
+    Generates the synthetic extracts, ingests, links, builds features, trains, promotes and
+    scores the latest month as a stored run; then creates demo API keys (admin, vendor system,
+    reviewer), prints example requests for a real child, and serves on
     127.0.0.1:8000 until interrupted (--no-serve for scripts and CI).
     """
     synth(profile=profile, children=None, seed=seed, data_dir=data_dir, force=True)
@@ -713,6 +733,8 @@ def demo(
     features(first="2022-04", last="2026-03", purpose=None, horizon=6, data_dir=data_dir)
     train(hardship=None, data_dir=data_dir)
     promote(hardship=None, data_dir=data_dir)
+    # A stored run of the latest month, so the case-conference lists and reports have data.
+    score(as_of="2026-03", drift=True, data_dir=data_dir)
     _demo_access(data_dir)
     if serve_api:
         serve(host=None, port=None, log_level="info", data_dir=data_dir)

@@ -494,12 +494,16 @@ def test_the_demo_prints_keys_and_a_request_that_works(
     import json
     import re
 
-    from mimamori.cli import _demo_access
+    from mimamori.cli import _demo_access, score
 
     data_dir = tmp_path / "var"
     data_dir.mkdir()
     (data_dir / "features").symlink_to(served_world.features_dir)
+    # Read only here: the demo's score run needs the champions, not a registry of its own.
+    (data_dir / "mlflow.db").symlink_to(served_world.data_dir / "mlflow.db")
     copy_database(served_world.database_url, data_dir / "mimamori.db")
+    score(as_of="2026-03", drift=False, data_dir=data_dir)
+    capsys.readouterr()
     _demo_access(data_dir)
     printed = capsys.readouterr().out
     secret = re.search(r"X-API-Key: (mmk_[\w-]+)", printed)
@@ -519,5 +523,15 @@ def test_the_demo_prints_keys_and_a_request_that_works(
             json=json.loads(body.group(1)),
             headers={"X-API-Key": secret.group(1), "X-Purpose": purpose.group(1)},
         )
+        listing = re.search(
+            r"curl -s '(http://[^']+flagged\.csv[^']*)' -H 'X-API-Key: (\S+)'", printed
+        )
+        assert listing, printed
+        csv = client.get(
+            listing.group(1).removeprefix("http://127.0.0.1:8000"),
+            headers={"X-API-Key": listing.group(2), "X-Purpose": "case_conference"},
+        )
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["scores"]
+    assert csv.status_code == 200, csv.text
+    assert csv.headers["content-type"].startswith("text/csv")
