@@ -325,46 +325,22 @@ def train(
     period, audits over-influential features and fairness, writes a model card, and logs it all
     to MLflow (a SQLite store in the data folder unless MIMAMORI_MLFLOW_TRACKING_URI is set).
     """
-    import pandas as pd
-    from sqlalchemy import select
-
     from features.store.database import make_engine
-    from features.store.migrate import SchemaNotCurrentError, check_schema
-    from features.store.models import HouseholdLink, Person
-    from training.frame import TrainingFrameError, training_frame_from
+    from features.store.migrate import SchemaNotCurrentError
+    from training.frame import TrainingFrameError, load_training_frame
     from training.registry import TrackingUnavailableError
     from training.reviews import load_reviews
     from training.train import TrainingError, train_all
 
     settings = _settings(data_dir)
-    store = settings.data_dir / "features"
-    if not (store / "features.parquet").exists():
-        raise _fail(f"no feature store at {store}; run `mimamori features` first")
-    engine = make_engine(settings.resolved_database_url)
     try:
-        check_schema(engine)
-        with engine.connect() as connection:
-            households = pd.DataFrame(
-                connection.execute(select(HouseholdLink.person_id, HouseholdLink.household_id)),
-                columns=["person_id", "household_id"],
-            )
-            attributes = pd.DataFrame(
-                connection.execute(select(Person.person_id, Person.sex)),
-                columns=["person_id", "sex"],
-            )
-        # Reviewers' decisions, if the service has recorded any (training.reviews).
-        reviews = load_reviews(engine)
-    except SchemaNotCurrentError:
-        raise _fail("the database is not set up; run `mimamori ingest` first") from None
-    finally:
-        engine.dispose()
-    try:
-        frame = training_frame_from(
-            pd.read_parquet(store / "features.parquet"),
-            pd.read_parquet(store / "labels.parquet"),
-            households=households,
-            attributes=attributes,
-        )
+        frame = load_training_frame(settings.data_dir / "features", settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            # Reviewers' decisions, if the service has recorded any (training.reviews).
+            reviews = load_reviews(engine)
+        finally:
+            engine.dispose()
         with _progress() as progress:
             report = train_all(
                 frame,
@@ -373,6 +349,8 @@ def train(
                 progress=progress,
                 reviews=reviews,
             )
+    except SchemaNotCurrentError:
+        raise _fail("the database is not set up; run `mimamori ingest` first") from None
     except (TrainingFrameError, TrainingError, TrackingUnavailableError, KeyError) as error:
         raise _fail(str(error).strip("'")) from None
     _print_table("training (test period)", report.rows())
