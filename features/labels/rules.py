@@ -245,10 +245,27 @@ def postnatal_epds(
 def young_carer_identification(
     records: LinkedRecords, params: Mapping[str, Any], context: RuleContext
 ) -> Observation:
+    """Onset when caring began (開始時期, else 把握日), or at identification (`onset: identified`).
+
+    The start of caring is recorded only at identification, often months later, so the
+    back-dated label is right-censored: a child who began caring in (T, T+H] but is identified
+    after the extracts end reads as 0 (the rate falls towards 0 in the latest months), and a
+    child already caring but not yet identified at T is a negative. The identification month
+    is what the municipality learns, and when: complete once T+H is observed, and a latent
+    carer at T is a positive, but no longer the onset the synthetic ground truth counts.
+    """
     rows = records.source("young_carer", ("identified_on", "started_month"))
     identified = month_index(rows["identified_on"])
-    started = month_index(rows["started_month"])
-    events = _events(rows["person_id"], np.where(started < NEVER, started, identified))
+    onset = str(params.get("onset", "started"))
+    if onset == "started":
+        started = month_index(rows["started_month"])
+        events = _events(rows["person_id"], np.where(started < NEVER, started, identified))
+    elif onset == "identified":
+        events = _events(rows["person_id"], identified)
+    else:
+        raise ValueError(
+            f"young_carer_identification: onset must be identified or started, not {onset!r}"
+        )
     start = np.maximum(visible_from(rows["known_date"]), _after(identified))
     support = _support(rows["person_id"], start, np.full(len(rows), NEVER))
     return Observation(events, support)

@@ -11,10 +11,19 @@ from features.pointintime.household import (
     ChildMaster,
     Disability,
     Household,
+    NameChange,
     Tax,
 )
 from features.pointintime.inputs import FeatureGroup, Inputs
-from features.pointintime.maternal import Birth, Epds, InfantCheckup, Pregnancy, Vaccination
+from features.pointintime.maternal import (
+    Birth,
+    Epds,
+    HouseholdEpds,
+    InfantCheckup,
+    MotherAge,
+    Pregnancy,
+    Vaccination,
+)
 from features.pointintime.school import Attendance, HealthCheck, SchoolAid, YoungCarer
 from features.pointintime.welfare import (
     ChildProtection,
@@ -31,6 +40,7 @@ INDICATOR_GROUP: Final = "indicators"
 GROUPS: Final[Mapping[str, Callable[[Inputs], FeatureGroup]]] = {
     "child_master": ChildMaster,
     "household": Household,
+    "name_change": NameChange,
     "care_need": CareNeed,
     "disability": Disability,
     "tax": Tax,
@@ -48,4 +58,6 @@ GROUPS: Final[Mapping[str, Callable[[Inputs], FeatureGroup]]] = {
     "birth": Birth,
     "pregnancy": Pregnancy,
     "epds": Epds,
+    "household_epds": HouseholdEpds,
+    "mother_age": MotherAge,
 }

@@ -14,13 +14,21 @@ import numpy as np
 
 from features.pointintime.inputs import FeatureGroup, Inputs, household_total
 from features.timeline.events import Events
-from features.timeline.months import school_year_start
+from features.timeline.months import NEVER, school_year_start
 from features.timeline.panel import MonthlyPanel
 from features.timeline.population import AsOf
 from features.timeline.residence import ADULT_AGE_MONTHS
 from features.timeline.tally import Tally
 
-__all__ = ["Arrears", "CareNeed", "ChildMaster", "Disability", "Household", "Tax"]
+__all__ = [
+    "Arrears",
+    "CareNeed",
+    "ChildMaster",
+    "Disability",
+    "Household",
+    "NameChange",
+    "Tax",
+]
 
 _UNDER_SIX: Final = 72
 _MOVES: Final = ("moved_in", "moved_within")
@@ -29,6 +37,13 @@ _FIRST_GRADE_AGE: Final = 6
 _STAGE_ELEMENTARY: Final = 1
 _STAGE_JUNIOR_HIGH: Final = 2
 _STAGE_AFTER: Final = 3
+# 就学援助 is decided each May (calendar index 4, January = 0) for the school year that began.
+_SCHOOL_AID_DECISION: Final = 4
+_APRIL: Final = 3
+_LAST_GRADE: Final = 9
+# A separation is looked for in the last 12 months.
+_SEPARATION_WINDOW: Final = 12
+_DIVORCE: Final = "divorce"
 
 
 class ChildMaster(FeatureGroup):
@@ -49,10 +64,24 @@ class ChildMaster(FeatureGroup):
             _STAGE_AFTER,
         )
         municipalities = self.inputs.population.residence.municipalities.to_numpy()
+        calendar = as_of.month % 12  # 0 = January
+        # Months until the next May decision (0 in May itself), for a child who will be a pupil
+        # (小1-中3) in that May's school year.
+        to_decision = (_SCHOOL_AID_DECISION - calendar) % 12
+        decision_grade = (
+            school_year_start(as_of.month + to_decision) // 12 - cohort - _FIRST_GRADE_AGE
+        )
+        pupil_then = (decision_grade >= 1) & (decision_grade <= _LAST_GRADE)
+        pupil_now = (grade >= 1) & (grade <= _LAST_GRADE)
+        # April = 12 school months left (the month T itself counts), March = 1.
+        months_left = 12 - (calendar - _APRIL) % 12
         return {
             "age_months": as_of.age.astype(np.float64),
             "school_stage": stage.astype(np.float64),
             "municipality": municipalities[as_of.municipality].astype(object),
+            "as_of_month_of_year": np.full(len(as_of), calendar + 1, dtype=np.float64),
+            "months_to_school_aid_decision": np.where(pupil_then, float(to_decision), np.nan),
+            "school_months_left": np.where(pupil_now, float(months_left), np.nan),
         }
 
 
@@ -73,6 +102,11 @@ class Household(FeatureGroup):
             inputs.visible(residence)[moves],
             windows=(12, 24),
         )
+        # Spells of a 世帯主 or 配偶者 that ended (消除, 転出, a move): where a parent left from.
+        parent = np.isin(index.relationship, [self.head, self.spouse]) & (index.end < NEVER)
+        self.parent_spell_person = index.person[parent]
+        self.parent_spell_household = index.household[parent]
+        self.parent_spell_end = index.end[parent]
         self.nationality = Tally.build(
             codes,
             inputs.visible(residence),
@@ -112,7 +146,28 @@ class Household(FeatureGroup):
             "moves_12m": self.moves.count(as_of.person, as_of.month, within=12),
             "moves_24m": self.moves.count(as_of.person, as_of.month, within=24),
             "foreign_nationality": self.nationality.latest(as_of.person, as_of.month, "foreign"),
+            "parent_left_household_12m": self._parent_left(as_of),
         }
+
+    def _parent_left(self, as_of: AsOf) -> np.ndarray:
+        """1 when a 世帯主 or 配偶者 of the child's household left it in the last 12 months.
+
+        A spell's end counts from the month after it happened (as the registry index reads it);
+        a parent whose spell ended but who is registered in the same household at T (a move
+        within the town that kept the 世帯) has not left.
+        """
+        month = as_of.month
+        recent = (self.parent_spell_end <= month) & (
+            self.parent_spell_end > month - _SEPARATION_WINDOW
+        )
+        person = self.parent_spell_person[recent]
+        household = self.parent_spell_household[recent]
+        residents = as_of.residents
+        position = residents.position(person)
+        stayed = (position >= 0) & (residents.household[np.maximum(position, 0)] == household)
+        left = np.zeros(self.inputs.n_households, dtype=bool)
+        left[household[~stayed]] = True
+        return left[as_of.household].astype(np.float64)
 
     def _youngest_other(self, as_of: AsOf, age: np.ndarray, minor: np.ndarray) -> np.ndarray:
         household = as_of.residents.household[minor]
@@ -132,6 +187,28 @@ class Household(FeatureGroup):
         youngest = first[as_of.household]
         # When the child is itself the youngest, the next youngest (a twin has the same age).
         return np.where(as_of.age > youngest, youngest, second[as_of.household])
+
+
+class NameChange(FeatureGroup):
+    """氏名変更 for divorce (変更理由 離婚) of any resident of the child's household."""
+
+    def __init__(self, inputs: Inputs) -> None:
+        super().__init__(inputs)
+        rows = inputs.rows("registry_name_change", "change_reason", "changed_on")
+        divorce = (rows["change_reason"].astype("str") == _DIVORCE).to_numpy()
+        self.divorces = Events(
+            inputs.codes(rows)[divorce],
+            inputs.month(rows, "changed_on")[divorce],
+            inputs.visible(rows)[divorce],
+            windows=(_SEPARATION_WINDOW,),
+        )
+
+    def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
+        residents = as_of.residents
+        n = self.inputs.n_households
+        recent = self.divorces.count(residents.person, as_of.month, within=_SEPARATION_WINDOW)
+        members = np.bincount(residents.household, weights=recent > 0, minlength=n)
+        return {"household_divorce_12m": (members[as_of.household] > 0).astype(np.float64)}
 
 
 class CareNeed(FeatureGroup):
@@ -197,6 +274,11 @@ class Tax(FeatureGroup):
         exempt = self.decisions.latest(residents.person, as_of.month, "exempt")
         highest = np.full(n, np.nan)
         np.fmax.at(highest, residents.household, bracket)
+        # The same members' decisions one fiscal year earlier: a fall is a job-loss shock.
+        before = self.decisions.latest(residents.person, as_of.month, "bracket", back=1)
+        highest_before = np.full(n, np.nan)
+        np.fmax.at(highest_before, residents.household, before)
+        drop = np.maximum(highest_before - highest, 0.0)
         decided = np.bincount(residents.household, weights=~np.isnan(exempt), minlength=n)
         exempted = np.bincount(residents.household, weights=np.nan_to_num(exempt), minlength=n)
         household = as_of.household
@@ -205,7 +287,11 @@ class Tax(FeatureGroup):
             "household_tax_exempt": np.where(
                 decided[household] > 0, exempted[household] == decided[household], np.nan
             ),
+            "household_income_bracket_drop": drop[household],
         }
+
+
+_RECENT: Final = 3
 
 
 class Arrears(FeatureGroup):
@@ -235,8 +321,15 @@ class Arrears(FeatureGroup):
             np.where(view.visible, view.grids["months"], 0.0), axis=1, initial=0.0
         )
         np.maximum.at(longest, residents.household, member_max)
+        # Sums of the monthly 滞納月数 over the household's members, last 3 and 12 months.
+        counts = np.where(view.visible, np.nan_to_num(view.grids["months"]), 0.0)
+        recent = counts[:, -_RECENT:].sum(axis=1)
+        total_3m = np.bincount(residents.household, weights=recent, minlength=n)
+        total_12m = np.bincount(residents.household, weights=counts.sum(axis=1), minlength=n)
         household = as_of.household
         return {
             "household_arrears_months_12m": months[household],
             "household_arrears_max_12m": longest[household],
+            "household_arrears_sum_3m": total_3m[household],
+            "household_arrears_sum_12m": total_12m[household],
         }

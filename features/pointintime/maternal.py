@@ -17,13 +17,23 @@ from features.timeline.months import NEVER, month_index
 from features.timeline.population import AsOf
 from features.timeline.tally import Tally
 
-__all__ = ["Birth", "Epds", "InfantCheckup", "Pregnancy", "Vaccination"]
+__all__ = [
+    "Birth",
+    "Epds",
+    "HouseholdEpds",
+    "InfantCheckup",
+    "MotherAge",
+    "Pregnancy",
+    "Vaccination",
+]
 
 # The mother's pregnancy and postnatal data describe the start of a child's life; they are
 # offered for children under 3, after which other signals speak for the household.
 _YOUNG_MONTHS: Final = 36
 _PREGNANCY_DAYS: Final = pd.Timedelta(days=310)
 _FIRST_YEAR: Final = pd.Timedelta(days=365)
+# A mother's screenings at any of her births speak for the household for three years.
+_HOUSEHOLD_EPDS_MONTHS: Final = 36
 
 
 class InfantCheckup(FeatureGroup):
@@ -164,3 +174,66 @@ class Epds(FeatureGroup):
             "mother_epds_latest": np.where(young, latest, np.nan),
             "mother_epds_max": np.where(young, highest, np.nan),
         }
+
+
+class MotherAge(FeatureGroup):
+    """The mother's age at the child's birth, from the registry birth dates of both.
+
+    The mother is the one the newborn record names; a child without a known newborn record
+    (born before the records began, or moved in) has no linked mother and the value is NaN.
+    """
+
+    def __init__(self, inputs: Inputs) -> None:
+        super().__init__(inputs)
+        links = mother_links(inputs)
+        people = inputs.records.people.drop_duplicates("person_id")
+        born = pd.Series(
+            pd.to_datetime(people["birth_date"]).to_numpy(dtype="datetime64[ns]"),
+            index=inputs.codes(people),
+        )
+        born = born[born.index >= 0]
+        mother_born = pd.DatetimeIndex(born.reindex(links["mother"].to_numpy()))
+        child_born = pd.DatetimeIndex(links["birth_date"])
+        # Completed years: the year difference, less one before the birthday in that year.
+        years = child_born.year - mother_born.year
+        early = (child_born.month < mother_born.month) | (
+            (child_born.month == mother_born.month) & (child_born.day < mother_born.day)
+        )
+        age = np.asarray(years - early, dtype=np.float64)
+        age[np.asarray(mother_born.isna())] = np.nan
+        self.ages = Tally.build(
+            links["child"].to_numpy(), links["link_visible"].to_numpy(), {"age": age}
+        )
+
+    def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
+        return {"mother_age_at_birth_years": self.ages.latest(as_of.person, as_of.month, "age")}
+
+
+class HouseholdEpds(FeatureGroup):
+    """The highest EPDS of any mother registered in the child's household, last 36 months.
+
+    EPDS rows are about the mother, at any of her births (not only this child's): a screening
+    counts at T when it happened before T, in the 36 months before T, and was known before T.
+    """
+
+    def __init__(self, inputs: Inputs) -> None:
+        super().__init__(inputs)
+        rows = inputs.rows("epds", "screened_on", "epds_score")
+        codes = inputs.codes(rows)
+        screened = month_index(pd.to_datetime(rows["screened_on"]))
+        score = rows["epds_score"].to_numpy(dtype=np.float64)
+        keep = (codes >= 0) & (screened < NEVER) & ~np.isnan(score)
+        self.mother = codes[keep]
+        self.screened = screened[keep]
+        self.visible = np.maximum(inputs.visible(rows)[keep], self.screened + 1)
+        self.score = score[keep]
+
+    def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
+        month = as_of.month
+        usable = (self.visible <= month) & (self.screened >= month - _HOUSEHOLD_EPDS_MONTHS)
+        residents = as_of.residents
+        position = residents.position(self.mother[usable])
+        here = position >= 0
+        highest = np.full(self.inputs.n_households, np.nan)
+        np.fmax.at(highest, residents.household[position[here]], self.score[usable][here])
+        return {"household_mother_epds_max_36m": highest[as_of.household]}

@@ -99,6 +99,15 @@ FEATURE_RULES: Final[Mapping[str, Rule]] = {
     "absence_days_trend_3m": Rule("integer", -92, 92),
     "absence_nonillness_trend_3m": Rule("integer", -92, 92),
     "absence_nonillness_days_school_year": Rule("integer", 0, 366),
+    # Calendar facts of the as-of month.
+    "as_of_month_of_year": Rule("integer", 1, 12),
+    "months_to_school_aid_decision": Rule("integer", 0, 11),
+    "school_months_left": Rule("integer", 1, 12),
+    "household_mother_epds_max_36m": Rule("integer", 0, 30),
+    "mother_age_at_birth_years": Rule("integer", 10, 70),
+    # Sums of 滞納月数 over household members and months: one member alone can reach 240 a month.
+    "household_arrears_sum_3m": Rule("integer", 0, 3000),
+    "household_arrears_sum_12m": Rule("integer", 0, 12000),
 }
 _WINDOW: Final = re.compile(r"_(\d+)m$")
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from features.labels import build_labels, derive_onsets
+from features.labels.definitions import load_label_definitions
 from features.timeline.records import LinkedRecords
 from tests.features.timeline.town import Town
 
@@ -266,6 +267,19 @@ def test_young_carer_onset_is_the_start_of_caring_when_recorded() -> None:
         "2023-09",
     ]
     assert months_with(frame, "Y2", "label_young_carer")[-1] == "2024-07"
+    assert months_with(frame, "Y1", "already_supported_young_carer")[0] == "2024-08"
+    # `onset: identified`: the month the town learnt of it (10 July 2024) for both children.
+    definitions = load_label_definitions()
+    young_carer = definitions.hardships["young_carer"].model_copy(
+        update={"params": {"onset": "identified"}}
+    )
+    by_identification = definitions.model_copy(
+        update={"hardships": {**definitions.hardships, "young_carer": young_carer}}
+    )
+    frame = labels(town.records(), definitions=by_identification, hardships=["young_carer"])
+    expected = ["2024-02", "2024-03", "2024-04", "2024-05", "2024-06", "2024-07"]
+    assert months_with(frame, "Y1", "label_young_carer") == expected
+    assert months_with(frame, "Y2", "label_young_carer") == expected
     assert months_with(frame, "Y1", "already_supported_young_carer")[0] == "2024-08"
 
 
