@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,6 +39,44 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path_format", None) if isinstance(route, BaseRoute) else None
     return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+class DriftSample(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def documentation(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def value(self) -> float: ...
+
+
+class _DriftCollector(Collector):
+    """The latest score run's drift (service.drift.drift_gauges), as of the last refresh.
+
+    A custom collector rather than Gauges: a new run replaces the whole set of series, so a
+    feature that stopped drifting disappears instead of keeping its old value.
+    """
+
+    def __init__(self) -> None:
+        self.samples: Sequence[DriftSample] = ()
+        self.run_id: int | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families: dict[str, GaugeMetricFamily] = {}
+        for sample in self.samples:
+            family = families.get(sample.name)
+            if family is None:
+                family = GaugeMetricFamily(
+                    sample.name, sample.documentation, labels=[*sample.labels, "run_id"]
+                )
+                families[sample.name] = family
+            family.add_metric([*sample.labels.values(), str(self.run_id)], sample.value)
+        yield from families.values()
 
 
 class ServiceMetrics:
@@ -80,6 +120,17 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self._versions: dict[str, str] = {}
+        self._drift = _DriftCollector()
+        self.registry.register(self._drift)
+
+    @property
+    def drift_run_id(self) -> int | None:
+        return self._drift.run_id
+
+    def set_drift(self, run_id: int | None, samples: Sequence[DriftSample]) -> None:
+        """Export the drift of run `run_id` (the latest succeeded run), replacing the last."""
+        self._drift.run_id = run_id
+        self._drift.samples = tuple(samples)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         labels = (route, method, str(status))

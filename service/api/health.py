@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from service.drift import drift_gauges
+from service.metrics import ServiceMetrics
 from service.schemas.common import ComponentStatus, HealthStatus, ReadinessReport
 from service.store.migrate import current_revision, head_revision
+from service.store.models import ScoreRun
 
 __all__ = ["readiness", "router"]
 
 router = APIRouter(tags=["health"])
 
 _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+_LATEST_RUN = (
+    select(ScoreRun.id)
+    .where(ScoreRun.status == "succeeded")
+    .order_by(ScoreRun.as_of_month.desc(), ScoreRun.id.desc())
+    .limit(1)
+)
+_RUN_DRIFT = select(ScoreRun.drift).where(ScoreRun.id == bindparam("id"))
 
 
 @router.get("/healthz", response_model=HealthStatus, summary="The process is alive")
@@ -80,4 +90,21 @@ async def metrics(request: Request) -> Response:
     state = request.app.state
     report = await readiness(request)
     state.metrics.record_statuses(report.models)
+    await run_in_threadpool(_refresh_drift, state.database, state.metrics)
     return Response(state.metrics.exposition(), media_type=_PROMETHEUS_TEXT)
+
+
+def _refresh_drift(database: Engine, metrics: ServiceMetrics) -> None:
+    """Export the latest succeeded run's drift; keep what was exported if the database is down.
+
+    Only the run's id is read on every scrape; its drift document only when a new run appears.
+    """
+    try:
+        with database.connect() as connection:
+            latest = connection.execute(_LATEST_RUN).first()
+            if latest is None or latest.id == metrics.drift_run_id:
+                return
+            drift = connection.execute(_RUN_DRIFT, {"id": latest.id}).scalar_one_or_none()
+    except SQLAlchemyError:
+        return
+    metrics.set_drift(latest.id, drift_gauges(drift))

@@ -304,3 +304,21 @@ def test_history_of_an_unknown_or_out_of_scope_child_is_404(api: Api) -> None:
         ).status_code
         == 200
     )
+
+
+def test_the_latest_runs_drift_is_exported_to_prometheus(api: Api) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = api.client.get("/metrics")
+    assert response.status_code == 200
+    samples = {
+        (sample.name, sample.labels.get("run_id"))
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    run = str(api.run.run_id)
+    assert ("mimamori_score_psi", run) in samples
+    assert ("mimamori_feature_psi", run) in samples
+    assert ("mimamori_drift_flags", run) in samples
+    # The failed and the still-running runs are never what the gauges describe.
+    assert {label for name, label in samples if name == "mimamori_score_psi"} == {run}
