@@ -43,6 +43,8 @@ _INSERT_CHUNK: Final = 5_000
 # Engine.population's percentile uses the same slack, so batch and API agree on ties.
 _TIE_SLACK: Final = 1e-12
 _ERROR_LENGTH: Final = 2_000
+# Scoring every child of the default population takes minutes; a day is far beyond any run.
+ABANDONED_AFTER: Final = dt.timedelta(hours=24)
 
 
 class BatchError(RuntimeError):
@@ -164,10 +166,22 @@ def _insert_chunk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _start_run(factory: sessionmaker[Session], month: str, versions: dict[str, str]) -> int:
+    now = dt.datetime.now(dt.UTC)
     with factory.begin() as session:
+        # A run killed midway stays `running` with no rows; once it is far older than any run
+        # takes, say so, so analysts listing runs do not wait for it.
+        session.execute(
+            update(ScoreRun)
+            .where(ScoreRun.status == "running", ScoreRun.started_at < now - ABANDONED_AFTER)
+            .values(
+                status="abandoned",
+                finished_at=now,
+                error=f"no result {ABANDONED_AFTER} after it started: the run was interrupted",
+            )
+        )
         run = ScoreRun(
             as_of_month=month,
-            started_at=dt.datetime.now(dt.UTC),
+            started_at=now,
             status="running",
             model_versions=versions,
         )

@@ -97,7 +97,9 @@ def list_runs(
     session: SessionDep,
     run_status: Annotated[
         str | None,
-        Query(alias="status", pattern="^(running|succeeded|failed)$", description="Filter."),
+        Query(
+            alias="status", pattern="^(running|succeeded|failed|abandoned)$", description="Filter."
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunList:

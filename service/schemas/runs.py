@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 DriftLevel = Literal["stable", "moderate", "major"]
-RunStatus = Literal["running", "succeeded", "failed"]
+RunStatus = Literal["running", "succeeded", "failed", "abandoned"]
 
 
 class PsiEntry(BaseModel):

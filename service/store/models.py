@@ -147,8 +147,9 @@ class ThresholdPolicyVersion(ServiceBase):
 class ScoreRun(ServiceBase):
     """One batch scoring of every child as of a month (`mimamori score --as-of`).
 
-    `status` is running, succeeded or failed; readers only ever see succeeded runs, so a run
-    killed midway leaves nothing a case conference could mistake for a result.
+    `status` is running, succeeded, failed or abandoned (still running a day later: it was
+    killed). Readers only ever see succeeded runs, so a run killed midway leaves nothing a case
+    conference could mistake for a result.
     """
 
     __tablename__ = "score_run"

@@ -231,3 +231,33 @@ def test_the_score_command(served_world, tmp_path: Path) -> None:  # type: ignor
             assert session.scalars(select(ScoreRun.status)).all() == ["succeeded"]
     finally:
         db.dispose()
+
+
+def test_a_run_still_running_a_day_later_is_marked_abandoned_by_the_next(
+    engine: ScoringEngine, database: Engine
+) -> None:
+    import datetime as dt
+
+    from service.batch import ABANDONED_AFTER
+
+    now = dt.datetime.now(dt.UTC)
+    with Session(database) as session, session.begin():
+        stale = ScoreRun(
+            as_of_month="2026-03",
+            started_at=now - ABANDONED_AFTER - dt.timedelta(minutes=1),
+            status="running",
+            model_versions={},
+        )
+        fresh = ScoreRun(as_of_month="2026-03", started_at=now, status="running", model_versions={})
+        session.add_all([stale, fresh])
+        session.flush()
+        stale_id, fresh_id = stale.id, fresh.id
+    month = engine.latest_month
+    assert month is not None
+    run_batch(engine, database, month, measure_drift=False)
+    with Session(database) as session:
+        stale_after, fresh_after = session.get(ScoreRun, stale_id), session.get(ScoreRun, fresh_id)
+        assert stale_after is not None and stale_after.status == "abandoned"
+        assert stale_after.error and "interrupted" in stale_after.error
+        # One that may still be going is left alone.
+        assert fresh_after is not None and fresh_after.status == "running"
