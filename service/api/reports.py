@@ -17,7 +17,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
-from service.api.runs import ChildLevelDep, flagged_children
+from service.api.runs import (
+    BandQuery,
+    ChildLevelDep,
+    HardshipQuery,
+    LimitQuery,
+    RunQuery,
+    flagged_children,
+)
 from service.deps import (
     AuditDep,
     Caller,
@@ -239,12 +246,6 @@ def _flagged(
         run_id=run_id,
         limit=limit,
     )
-
-
-HardshipQuery = Annotated[str | None, Query(description="One hardship (default: all).")]
-BandQuery = Annotated[BandName | None, Query(description="One band (default: all).")]
-RunQuery = Annotated[int | None, Query(ge=1, description="A succeeded run (default: latest).")]
-LimitQuery = Annotated[int | None, Query(ge=1, description="Children per list (max: the cap).")]
 
 
 @router.get(

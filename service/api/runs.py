@@ -198,6 +198,18 @@ def _flagged(row: ChildScore, catalogue: FeatureCatalogue) -> FlaggedChild:
     )
 
 
+# The flagged list's filters, shared by its JSON, HTML and CSV forms (service/api/reports.py).
+HardshipQuery = Annotated[str | None, Query(description="One hardship (default: all).")]
+BandQuery = Annotated[BandName | None, Query(description="One band (default: all).")]
+# Bounded to what a database integer holds: a larger number would fail in the driver, not here.
+RunQuery = Annotated[
+    int | None, Query(ge=1, le=2**63 - 1, description="A succeeded run (default: the latest).")
+]
+LimitQuery = Annotated[
+    int | None, Query(ge=1, description="Children per list (default and maximum: the limit).")
+]
+
+
 @router.get(
     "/v1/municipalities/{municipality}/flagged",
     response_model=FlaggedList,
@@ -213,14 +225,10 @@ def flagged_children(
     session: SessionDep,
     engine: EngineDep,
     settings: SettingsDep,
-    hardship: Annotated[str | None, Query(description="One hardship (default: all).")] = None,
-    band: Annotated[BandName | None, Query(description="One band (default: all).")] = None,
-    run_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="A succeeded run (default: the latest).")
-    ] = None,
-    limit: Annotated[
-        int | None, Query(ge=1, description="Children per list (default and maximum: the limit).")
-    ] = None,
+    hardship: HardshipQuery = None,
+    band: BandQuery = None,
+    run_id: RunQuery = None,
+    limit: LimitQuery = None,
 ) -> FlaggedList:
     """Children in a band in the run, highest probability first, each with a one-line reason
     from its stored top factors. Children already supported (顕在層) are listed apart: staff know

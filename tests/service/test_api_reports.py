@@ -221,6 +221,19 @@ def test_the_case_conference_page_follows_the_list_rules(
     assert client.get(url, headers=world.headers(purpose=None)).status_code == 400
 
 
+@pytest.mark.parametrize("form", ["flagged", "flagged.html", "flagged.csv"])
+def test_every_form_of_the_list_refuses_a_run_id_no_database_can_hold(
+    client: TestClient, world: ReportWorld, form: str
+) -> None:
+    # The three forms share one set of filters: a bound added to one reaches them all.
+    response = client.get(
+        f"/v1/municipalities/{world.home}/{form}",
+        params={"run_id": 2**63},
+        headers=world.headers("vendor"),
+    )
+    assert response.status_code == 422, response.text
+
+
 def test_the_csv_export_opens_in_excel_and_matches_the_list(
     client: TestClient, world: ReportWorld
 ) -> None:
