@@ -16,7 +16,7 @@
 # The image holds only what serving needs: the service, the models it loads, the feature code it
 # reads the store with, and the CLI. Training, the synthetic generator, notebooks, tests and
 # benchmarks stay out; a training image would add training/.
-FROM python:3.11-slim AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -27,7 +27,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MIMAMORI_DATA_DIR=/data
 
 # LightGBM needs the OpenMP runtime and WeasyPrint (the reports' PDF) needs Pango; the slim
-# image has neither. No font package: the Japanese font comes from a pinned PyPI package.
+# image has neither. No Japanese font package: the font comes from a pinned PyPI package.
 RUN apt-get update \
     && apt-get install --no-install-recommends -y \
        libgomp1 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
