@@ -20,14 +20,24 @@ class Measurement:
     label: str
     seconds: list[float]
     peak_rss_mib: float
+    # The command's exit status when it failed (a negative number: killed by that signal, as the
+    # kernel's out-of-memory killer does); None when every run succeeded.
+    failed: int | None = None
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
 
 
-def run_measured(label: str, command: list[str], repeats: int = 1) -> Measurement:
-    """Run a command `repeats` times in fresh processes; wall time and the largest peak RSS."""
+def run_measured(
+    label: str, command: list[str], repeats: int = 1, *, allow_failure: bool = False
+) -> Measurement:
+    """Run a command `repeats` times in fresh processes; wall time and the largest peak RSS.
+
+    With `allow_failure`, a failed run ends the repeats and is returned with its exit status
+    (time and memory up to the failure) instead of raising, so a size that does not fit the
+    machine is recorded as such.
+    """
     seconds = []
     peak = 0.0
     for _ in range(repeats):
@@ -36,16 +46,20 @@ def run_measured(label: str, command: list[str], repeats: int = 1) -> Measuremen
             sys.executable,
             "-c",
             "import resource, subprocess, sys, time;"
-            "t = time.perf_counter(); subprocess.run(sys.argv[1:], check=True,"
+            "t = time.perf_counter(); done = subprocess.run(sys.argv[1:],"
             " stdout=subprocess.DEVNULL);"
             "usage = resource.getrusage(resource.RUSAGE_CHILDREN);"
-            "print(time.perf_counter() - t, usage.ru_maxrss)",
+            "print(time.perf_counter() - t, usage.ru_maxrss, done.returncode)",
             *command,
         ]
         output = subprocess.run(wrapper, check=True, capture_output=True, text=True).stdout
-        elapsed, rss_kib = output.split()
+        elapsed, rss_kib, status = output.split()
         seconds.append(float(elapsed))
         peak = max(peak, int(rss_kib) / 1024)
+        if int(status) != 0:
+            if not allow_failure:
+                raise subprocess.CalledProcessError(int(status), command)
+            return Measurement(label, seconds, peak, failed=int(status))
     return Measurement(label, seconds, peak)
 
 
