@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 
-from benchmarks import api, linkage, pipeline, scale, scoring, synth, training
+from benchmarks import api, headroom, linkage, pipeline, scale, scoring, synth, training
 
 
 def main() -> None:
@@ -21,9 +22,13 @@ def main() -> None:
     # The Dask paths against the in-process ones on the same demo folder.
     sys.argv = [sys.argv[0]]
     scale.main()
-    # Generates and prepares its own default population (synth, ingest, link, features) first.
-    sys.argv = [sys.argv[0], "--profile", "default"]
+    # Generates and prepares a default population (synth, ingest, link, features) first, then
+    # the headroom tables reuse it with the true risk training mapped to pipeline ids.
+    default = tempfile.mkdtemp(prefix="mimamori-bench-default-")
+    sys.argv = [sys.argv[0], "--profile", "default", "--data-dir", default]
     training.main()
+    sys.argv = [sys.argv[0], "--data-dir", default]
+    headroom.main()
 
 
 if __name__ == "__main__":
