@@ -17,6 +17,12 @@ with a champion for every hardship. In one run:
    deployment would do). One request = the same child's row sent to each of the five in turn
    ({"inputs": [[...]], "params": {"contributions": ...}}), so both sides do the same work per
    request: five models on one child.
+4. The bare loopback transport: a responder that does no work (it reads each request, headers
+   and Content-Length body, and writes a fixed 200 whose body is as long as the service's
+   explained answer), in its own process on uvloop, asked with the same client and the same
+   request bytes as the explained call. Its p50 is what loopback HTTP costs before any server
+   does anything: when it is above 0.3 x the floor (the bar's room beyond the models' own
+   time), no server can meet the floor-relative bars with models this cheap.
 
 The client is a raw HTTP/1.1 keep-alive socket per connection (prepared request bytes, a
 minimal response reader): its own cost per request is a few tens of microseconds, so the
@@ -283,6 +289,57 @@ def wait_ready(server: Server, path: str, timeout: float) -> None:
     raise SystemExit(f"{server.name} not ready after {timeout:.0f} s; see {server.log}")
 
 
+# Run as `python -c TRANSPORT_RESPONDER PORT BODY_BYTES`: a process of its own, as the real
+# server is, so it does not share the client's GIL. asyncio.Protocol rather than streams, and
+# uvloop as `mimamori serve` has: about the cheapest responder Python offers, so its figures are
+# a floor under any Python server's, and near one for any server answered by this client.
+TRANSPORT_RESPONDER: Final = r"""
+import asyncio, sys
+
+port, size = int(sys.argv[1]), int(sys.argv[2])
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+    + str(size).encode() + b"\r\n\r\n" + b" " * size
+)
+
+
+class Responder(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data):
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end].lower()
+            at = head.find(b"\r\ncontent-length:")
+            length = int(head[at + 17 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            self.transport.write(RESPONSE)
+
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Responder, "127.0.0.1", port)
+    await server.serve_forever()
+
+
+try:
+    import uvloop
+except ImportError:
+    asyncio.run(main())
+else:
+    uvloop.run(main())
+"""
+
+
+def start_transport(body_bytes: int, env: dict[str, str]) -> Server:
+    port = free_port()
+    command = [sys.executable, "-c", TRANSPORT_RESPONDER, str(port), str(body_bytes)]
+    return start_server("transport", command, port, env)
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -429,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--floor-repeats", type=int, default=3000)
     parser.add_argument("--no-mlflow", action="store_true", help="skip the mlflow peer")
+    parser.add_argument(
+        "--no-transport", action="store_true", help="skip the bare loopback transport"
+    )
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
 
@@ -502,7 +562,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         wait_ready(ours, "/readyz", timeout=600)
         explained = score_call(port, secret.group(0), subject, explain=True)
         plain = score_call(port, secret.group(0), subject, explain=False)
-        check_answer(Client().run(explained), True, hardships)
+        explained_answer = Client().run(explained)
+        check_answer(explained_answer, True, hardships)
         check_answer(Client().run(plain), False, hardships)
         health = Call(((port, http_request("GET", "/healthz", port)),))
 
@@ -524,6 +585,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         c = args.concurrency
         ours_explained_rate = rate(f"mimamori, explained, c={c}", explained)
         ours_plain_rate = rate(f"mimamori, no explanations, c={c}", plain)
+
+        transport = transport_rate = None
+        if not args.no_transport:
+            # Ours is stopped first so the responder has the cores the service had.
+            ours.stop()
+            bare = start_transport(len(explained_answer), env)
+            servers.append(bare)
+            wait_ready(bare, "/", timeout=60)
+            # The explained call's bytes (only the Host port differs, same length): the same
+            # request to read, the same answer size to write, none of the work.
+            echo = score_call(bare.port, secret.group(0), subject, explain=True)
+            note = f"no work; {len(explained_answer):,}-byte answer"
+            transport = series("bare loopback transport, explained-size answer, c=1", echo, note)
+            transport_rate = rate(f"bare loopback transport, c={c}", echo, note)
+            bare.stop()
 
         peer_plain_rate = peer_explained_rate = None
         peer_explained = peer_plain = None
@@ -601,6 +677,70 @@ def main(argv: Sequence[str] | None = None) -> None:
             peer_ratio >= PEER_RATIO_BAR,
         )
 
+    transport_lines = []
+    if transport is not None and transport_rate is not None:
+        allowed_us = EXPLAINED_FLOOR_RATIO_BAR * floor_us
+        transport_us = transport.p50 * 1e3
+        # The bar's total includes the models themselves: a server that did nothing but the
+        # floor's work would still add the round trip to it, so what the transport has to fit
+        # in is the 0.3 x floor beyond the models, not the whole 1.3 x.
+        least_us = floor_us + transport_us
+        transport_share = transport_rate / limit
+        # Likewise at c=8: the round trip's machine time (client and responder on the same
+        # cores) and the models' add up per request, so the best any server could reach is
+        # 1 / (1/limit + 1/transport rate), an estimate that assumes nothing overlaps for free.
+        best_rate = 1 / (1 / limit + 1 / transport_rate)
+        best_share = best_rate / limit
+        engine_ratio = in_process["explained"] / floor_us
+        # What the peer shows depends on the figures, so the sentences are chosen from them.
+        if least_us > allowed_us:
+            latency_says = (
+                f"A server that did nothing but the floor's work would take {least_us:.0f} µs, "
+                f"over the {allowed_us:.0f} µs bar: no server on loopback can meet it with "
+                "models this cheap."
+            )
+        else:
+            latency_says = (
+                f"The transport is not what stops the latency bar: the floor plus the round "
+                f"trip is {least_us:.0f} µs, leaving {allowed_us - least_us:.0f} µs for "
+                "everything else a server does (routing, key check, calibration, worded "
+                "factors, audit, JSON); the engine's own work in process is already "
+                f"{in_process['explained']:.0f} µs ({engine_ratio:.1f} x the floor)."
+            )
+        if best_share < THROUGHPUT_OF_LIMIT_BAR:
+            rate_says = (
+                f"At c={c}, adding the round trip's machine time to the models' (an estimate) "
+                f"caps any server at about {best_share:.2f} x the compute limit, under the "
+                f"{THROUGHPUT_OF_LIMIT_BAR} x bar, before it does any work of its own."
+            )
+        else:
+            rate_says = (
+                f"At c={c}, adding the round trip's machine time to the models' (an estimate) "
+                f"leaves about {best_share:.2f} x the compute limit for a server that did "
+                "nothing else."
+            )
+        verdict = (
+            f"{latency_says} {rate_says} The floor-relative bars assume requests whose time is "
+            "dominated by the explanations (2-4 ms per model in the issue's design facts, "
+            f"10-20 ms for five), beside which a {transport_us:.0f} µs round trip is a few "
+            f"percent; with these models ({floor_us:.0f} µs for five) it is "
+            f"{transport_us / floor_us:.0%} of the floor and the 30% allowance is "
+            f"{allowed_us - floor_us:.0f} µs."
+        )
+        transport_lines = [
+            "",
+            f"Bare loopback transport (a responder in its own process, uvloop, that reads the "
+            f"explained request and writes a fixed {len(explained_answer):,}-byte answer, no "
+            f"work; the same client and request bytes): p50 {transport_us:.0f} µs = "
+            f"{transport_us / floor_us:.2f} x the floor of {floor_us:.0f} µs; the bar allows "
+            f"{EXPLAINED_FLOOR_RATIO_BAR} x floor = {allowed_us:.0f} µs in all, "
+            f"{allowed_us - floor_us:.0f} µs beyond the models' own time. At c={c} the "
+            f"transport alone answers {transport_rate:,.0f}/s = {transport_share:.2f} x the "
+            f"compute limit of {limit:,.0f}/s (the bar asks {THROUGHPUT_OF_LIMIT_BAR} x for the "
+            f"full request); with the models' work added, at most about {best_rate:,.0f}/s.",
+            verdict,
+        ]
+
     lines = [
         f"Data: `{data_dir}`, month {month}, child of municipality {subject.municipality}; "
         "models "
@@ -637,6 +777,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{ours_explained.p50:.2f} ms; at c={c}: {peer_explained_rate:,.0f}/s vs "
             f"{ours_explained_rate:,.0f}/s."
         )
+    lines += transport_lines
     print("\n".join(lines))
     if not args.no_record:
         append_results("Scoring API over loopback", lines, "benchmarks.api")
