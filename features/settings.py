@@ -34,6 +34,14 @@ class Settings(BaseSettings):
         default=None,
         description="MLflow tracking URI; defaults to a SQLite store in the data folder.",
     )
+    link_memory_limit: str | None = Field(
+        default=None,
+        description=(
+            "Memory DuckDB may use while linkage scores pairs, as DuckDB reads it ('8GB'); "
+            "default: 40 % of the machine's memory. Beyond it DuckDB spills to the temporary "
+            "folder instead of growing until the operating system kills the run."
+        ),
+    )
     pseudonym_key: SecretStr = Field(
         default=SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
         description="Key for the keyed hash that turns source IDs into pseudonymous child_ids.",

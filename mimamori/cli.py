@@ -169,6 +169,7 @@ def link(data_dir: DataDirOption = None) -> None:
                 key=settings.pseudonym_key.get_secret_value().encode(),
                 extracts_root=extracts,
                 progress=progress,
+                memory_limit=settings.link_memory_limit,
             )
     except LinkageRunError as error:
         raise _fail(str(error)) from None

@@ -410,6 +410,7 @@ def link_records(
     gaiji_maps: GaijiMaps | None = None,
     thresholds: Thresholds | None = None,
     key_builder: KeyBuilder | None = None,
+    memory_limit: str | None = None,
 ) -> LinkageResult:
     """Link identity records (see records.py for the schema) into people.
 
@@ -417,7 +418,8 @@ def link_records(
     linkage_v1.json. `decisions` holds earlier review decisions (record_key_l, record_key_r,
     decision = accept | reject). `gaiji_maps` maps a municipality code to its 外字 map;
     `thresholds` overrides the settings' link and review thresholds; `key_builder` replaces
-    Mimamori's comparison keys (for baselines). Raises IdentityRecordsError for a malformed
+    Mimamori's comparison keys (for baselines); `memory_limit` bounds DuckDB while it scores
+    pairs (model.score_pairs). Raises IdentityRecordsError for a malformed
     frame and DecisionConflictError when decisions contradict shared IDs or each other.
     """
     check_key(key)
@@ -434,7 +436,13 @@ def link_records(
     accepted, rejected, decision_counts = _read_decisions(decisions, known)
     decided = {(e.left, e.right) for e in accepted} | set(rejected)
 
-    scored = score_pairs(keys, settings, threshold=limits.review_lower, progress=progress)
+    scored = score_pairs(
+        keys,
+        settings,
+        threshold=limits.review_lower,
+        progress=progress,
+        memory_limit=memory_limit,
+    )
     classified = _classify(_lower_key_left(scored.pairs), settings, limits)
     undecided = classified[~_pair_flags(classified, decided)]
     pairs = undecided[undecided["status"] != "blocked"]

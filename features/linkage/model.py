@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -189,17 +191,25 @@ def _train(linker: Any, settings: LinkageSettings, progress: Progress | None) ->
     return trained
 
 
+def default_memory_limit(share: float = 0.4) -> str:
+    """`share` of the machine's physical memory, in DuckDB's notation (whole MiB)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(256, int(total * share) // 2**20)}MiB"
+
+
 def score_pairs(
     keys: pd.DataFrame,
     settings: LinkageSettings,
     *,
     threshold: float,
     progress: Progress | None = None,
+    memory_limit: str | None = None,
 ) -> ScoredPairs:
     """Score every candidate pair (blocking rules, pair filter) and keep those >= threshold.
 
     Trains when there are at least `settings.training.min_records` records; otherwise the
-    priors in the settings score the pairs as they are.
+    priors in the settings score the pairs as they are. `memory_limit` bounds DuckDB (default
+    `default_memory_limit()`); beyond it DuckDB spills to the temporary folder.
     """
     import duckdb
     from splink import DuckDBAPI, Linker
@@ -212,6 +222,11 @@ def score_pairs(
         progress.start("record linkage: scoring pairs", steps)
     connection = duckdb.connect()
     try:
+        # DuckDB's own default (80 % of the machine) leaves too little for the pandas frames
+        # linkage holds beside it: at 300k children the run grew past 24 GiB and was killed.
+        connection.execute(f"SET memory_limit = '{memory_limit or default_memory_limit()}'")
+        connection.execute(f"SET temp_directory = '{tempfile.gettempdir()}'")
+        connection.execute("SET preserve_insertion_order = false")
         db_api = DuckDBAPI(connection=connection)
         records = db_api.register(frame, table_name="mimamori_identity_records")
         model = _without_term_frequencies(copy.deepcopy(priors))

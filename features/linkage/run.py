@@ -296,13 +296,15 @@ def run_linkage(
     extracts_root: Path | None,
     progress: Progress | None = None,
     settings_path: Path | None = None,
+    memory_limit: str | None = None,
 ) -> LinkageResult:
     """Link the records in the store behind `engine` and store the result.
 
     `key` keys the pseudonyms (features.settings: pseudonym_key). `extracts_root` is the
     extracts folder, read only for the municipalities' 外字 maps (extracts/<code>/gaiji_map.csv,
     which ingestion does not load); None links without them. `settings_path` overrides the
-    shipped linkage settings. Raises LinkageRunError after rolling back on any failure,
+    shipped linkage settings; `memory_limit` bounds DuckDB (features.settings:
+    link_memory_limit). Raises LinkageRunError after rolling back on any failure,
     including reviewers' decisions that contradict shared IDs (DecisionConflictError, the
     cause); the previous linkage output is then intact. Raises SchemaNotCurrentError, before
     anything is logged, when the store is not migrated to the latest revision.
@@ -328,6 +330,7 @@ def run_linkage(
             decisions=_decisions(engine),
             progress=progress,
             gaiji_maps=gaiji_maps,
+            memory_limit=memory_limit,
         )
         if progress is not None:
             progress.start("record linkage: store", 1)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 from features.linkage import DecisionConflictError, Thresholds, link_records
 from features.linkage.config import load_linkage_settings
 from features.linkage.keys import comparison_keys
-from features.linkage.model import score_pairs
+from features.linkage.model import default_memory_limit, score_pairs
 from features.linkage.records import validate_identity_records
 
 KEY = b"mimamori-test-key-0123456789abcdef"
@@ -365,3 +367,28 @@ def test_without_the_twin_guard_twins_burden_reviewers(
     births = result.review_queue[["birth_date_l", "birth_date_r"]]
     assert (births == pd.Timestamp("2018-05-01")).all().all()
     assert result.report.settings_sha256 != load_linkage_settings().sha256
+
+
+def test_default_memory_limit_is_a_share_of_the_machine_in_duckdb_notation() -> None:
+    total_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    limit = default_memory_limit(0.4)
+    assert limit.endswith("MiB")
+    assert abs(int(limit.removesuffix("MiB")) - 0.4 * total_mib) <= 1
+
+
+def test_a_memory_limit_bounds_duckdb_and_scores_the_same(
+    make_record: RecordFactory, make_frame: FrameFactory
+) -> None:
+    records = make_frame(
+        make_record("990001", "registry", "atena", "1", kanji="高橋 花子", born="2014-01-15"),
+        make_record(
+            "990001", "school_register", "pupil", "2", kanji="高橋 花子", born="2014-01-15"
+        ),
+    )
+    keys = comparison_keys(validate_identity_records(records), {})
+    settings = load_linkage_settings()
+    bounded = score_pairs(keys, settings, threshold=0.0, memory_limit="300MiB").pairs
+    default = score_pairs(keys, settings, threshold=0.0).pairs
+    pd.testing.assert_frame_equal(bounded, default)
+    with pytest.raises(duckdb.Error):
+        score_pairs(keys, settings, threshold=0.0, memory_limit="not a size")
