@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
         default=SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
         description="Key for the keyed hash that turns source IDs into pseudonymous child_ids.",
     )
+
+    @field_validator("link_memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        # Checked here, not by DuckDB mid-run: the value is spliced into a SET statement.
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", value.strip()):
+            raise ValueError("link_memory_limit must be a size such as 8GB or 8192MiB")
+        return value
 
     @field_validator("environment")
     @classmethod

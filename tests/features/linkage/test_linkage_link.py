@@ -12,12 +12,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from features.linkage import DecisionConflictError, Thresholds, link_records
 from features.linkage.config import load_linkage_settings
 from features.linkage.keys import comparison_keys
 from features.linkage.model import default_memory_limit, score_pairs
 from features.linkage.records import validate_identity_records
+from features.settings import Settings
 
 KEY = b"mimamori-test-key-0123456789abcdef"
 OTHER_KEY = b"another-test-key-fedcba9876543210"
@@ -392,3 +394,14 @@ def test_a_memory_limit_bounds_duckdb_and_scores_the_same(
     pd.testing.assert_frame_equal(bounded, default)
     with pytest.raises(duckdb.Error):
         score_pairs(keys, settings, threshold=0.0, memory_limit="not a size")
+
+
+@pytest.mark.parametrize("limit", ["8GB", "8192MiB", "1.5 GiB"])
+def test_the_settings_take_a_memory_size(limit: str) -> None:
+    assert Settings(link_memory_limit=limit).link_memory_limit == limit
+
+
+@pytest.mark.parametrize("limit", ["8", "lots", "8GB'; DROP TABLE x; --"])
+def test_the_settings_refuse_anything_but_a_memory_size(limit: str) -> None:
+    with pytest.raises(ValidationError, match="link_memory_limit"):
+        Settings(link_memory_limit=limit)
