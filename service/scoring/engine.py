@@ -12,7 +12,9 @@ a response. Per request and hardship the work is one LightGBM call over the requ
 the calibrator, and a binary search in the cached, sorted scores of the child's municipality
 and month for the percentile. Those population scores are computed once per (month,
 municipality, hardship, model version) and kept in a small LRU; `reload()` warms the latest
-month off the request path.
+month off the request path. They score the store's rows in place, without copying them (a model
+that skips some store columns is given a copy of its trees renumbered to store positions), and
+the child ids of a (month, municipality) are gathered once for every hardship.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import lightgbm as lgb
 import numpy as np
 
 from features.catalogue.feature_catalogue import FeatureCatalogue, load_feature_catalogue
@@ -52,6 +55,12 @@ DEFAULT_BAND: Final = "high"
 # the last bits; without slack a child tied with others would count them all as "lower".
 _TIE_SLACK: Final = 1e-12
 _POPULATION_CACHE: Final = 128
+# Child ids of a (month, municipality) population, shared by the populations of every hardship
+# (a batch run scores them hardship by hardship, so this holds every municipality of a month).
+_GROUP_CACHE: Final = 512
+# Store rows on which a model rewritten to read the store's columns must score exactly as the
+# model does on its own columns before the engine uses it.
+_ALIGNED_CHECK_ROWS: Final = 2048
 _SINGLE_THREAD_ROWS: Final = 64
 _log = logging.getLogger(__name__)
 
@@ -148,6 +157,11 @@ class _Model:
     explainer: ModelExplainer
     default_cut: float | None
     all_columns: bool  # the model reads every store column, in store order
+    # The booster that scores the store's rows as they are, without gathering the model's
+    # columns: the champion's own when it reads every column, else the same trees with their
+    # feature indices rewritten to store positions (None if that cannot be built; then the
+    # model's columns are gathered).
+    store_booster: lgb.Booster | None = None
 
     @property
     def version(self) -> str:
@@ -184,6 +198,7 @@ class ScoringEngine:
         self._reload_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._population: OrderedDict[tuple[Any, ...], PopulationScores] = OrderedDict()
+        self._group_ids: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._serving = _Serving(
             store=None,
             models={},
@@ -318,17 +333,21 @@ class ScoringEngine:
             raise ValueError("its category codes differ from the other models'")
         cut = bundle.metadata.get("threshold_at_capacity")
         positions = store.column_positions(bundle.feature_names)
+        all_columns = bool(
+            len(positions) == len(store.columns)
+            and np.array_equal(positions, np.arange(len(positions)))
+        )
         return _Model(
             loaded=loaded,
             positions=positions,
-            all_columns=bool(
-                len(positions) == len(store.columns)
-                and np.array_equal(positions, np.arange(len(positions)))
-            ),
+            all_columns=all_columns,
             explainer=ModelExplainer.build(
                 bundle, self.catalogue, over_influence_share=self.over_influence_share
             ),
             default_cut=float(cut) if cut is not None else None,
+            store_booster=bundle.booster
+            if all_columns
+            else _store_aligned_booster(bundle.booster, positions, store),
         )
 
     def _drop_stale_populations(self) -> None:
@@ -339,6 +358,9 @@ class ScoringEngine:
                 store_signature, _, _, hardship, version = key
                 if store_signature != _signature(serving.store) or (hardship, version) not in live:
                     del self._population[key]
+            for key in list(self._group_ids):
+                if key[0] != _signature(serving.store):
+                    del self._group_ids[key]
 
     def _warm(self) -> None:
         """Score the latest month for every municipality, so first requests find it cached."""
@@ -498,6 +520,7 @@ class ScoringEngine:
         """Forget cached population scores (benchmarks time them cold)."""
         with self._cache_lock:
             self._population.clear()
+            self._group_ids.clear()
 
     def population(self, month: str, municipality: str, hardship: str) -> PopulationScores:
         """Scores of every child of `municipality` at `month` by the serving `hardship` model."""
@@ -525,12 +548,16 @@ class ScoringEngine:
         # than making every request wait behind one computation.
         rows = store.group_slice(month, municipality)
         bundle = model.loaded.bundle
-        block = store.values[rows]
         if rows.stop > rows.start:
+            # The store's rows as they are (a view: rows are grouped by month and municipality),
             # float32 as stored: LightGBM widens each value to double itself, exactly, so the
-            # scores equal those of float64 rows without a widened copy of the population.
-            x = block if model.all_columns else np.take(block, model.positions, axis=1)
-            margins = np.asarray(bundle.booster.predict(x, raw_score=True))
+            # scores equal those of the model's float64 columns without a copy of the population.
+            block = store.values[rows]
+            if model.store_booster is not None:
+                margins = np.asarray(model.store_booster.predict(block, raw_score=True))
+            else:
+                x = np.take(block, model.positions, axis=1)
+                margins = np.asarray(bundle.booster.predict(x, raw_score=True))
             probabilities = bundle.calibrator.apply(margins)
         else:
             probabilities = np.empty(0, dtype=np.float64)
@@ -540,7 +567,7 @@ class ScoringEngine:
             municipality=municipality,
             hardship=hardship,
             model_version=model.version,
-            child_ids=store.child_id_array[store.row_child[rows]],
+            child_ids=self._child_ids(store, month, municipality, rows),
             probabilities=probabilities,
             already_supported=supported[rows]
             if supported is not None
@@ -553,6 +580,90 @@ class ScoringEngine:
                 self._population.popitem(last=False)
         return population
 
+    def _child_ids(
+        self, store: FeatureStore, month: str, municipality: str, rows: slice
+    ) -> np.ndarray:
+        """Ids of the children in `rows`, gathered once for the populations of every hardship."""
+        key = (_signature(store), month, municipality)
+        with self._cache_lock:
+            ids = self._group_ids.get(key)
+            if ids is not None:
+                self._group_ids.move_to_end(key)
+                return ids
+        ids = store.child_id_array[store.row_child[rows]]
+        ids.setflags(write=False)  # shared by several PopulationScores
+        with self._cache_lock:
+            self._group_ids[key] = ids
+            while len(self._group_ids) > _GROUP_CACHE:
+                self._group_ids.popitem(last=False)
+        return ids
+
 
 def _signature(store: FeatureStore | None) -> object:
     return None if store is None else (id(store), store.signature)
+
+
+def _store_aligned_booster(
+    booster: lgb.Booster, positions: np.ndarray, store: FeatureStore
+) -> lgb.Booster | None:
+    """`booster` reading the store's rows as they are: feature i becomes column positions[i].
+
+    The trees, thresholds and leaf values are untouched; only the split features' indices are
+    renumbered, and the columns the model does not use are declared unused. A model whose
+    rewritten copy does not score store rows exactly as the model scores its own columns
+    (checked on a sample of rows) gets None, and its columns are gathered instead.
+    """
+    width = len(store.columns)
+    try:
+        aligned = lgb.Booster(
+            model_str=_renumbered_model(booster.model_to_string(), positions, width)
+        )
+        if aligned.num_trees() != booster.num_trees() or aligned.num_feature() != width:
+            raise ValueError("the rewritten model has other trees or features")
+        n = store.n_rows
+        sample = np.unique(np.linspace(0, n - 1, min(n, _ALIGNED_CHECK_ROWS)).astype(np.intp))
+        rows = store.values[sample]
+        expected = booster.predict(
+            rows[:, positions].astype(np.float64), raw_score=True, num_threads=1
+        )
+        got = aligned.predict(rows, raw_score=True, num_threads=1)
+        if not np.array_equal(np.asarray(expected), np.asarray(got)):
+            raise ValueError("the rewritten model scores store rows differently")
+    except (lgb.basic.LightGBMError, ValueError, IndexError) as error:
+        _log.warning("model columns gathered per population (no store-aligned copy): %s", error)
+        return None
+    return aligned
+
+
+def _renumbered_model(text: str, positions: np.ndarray, width: int) -> str:
+    """LightGBM model text whose feature i is feature positions[i] of `width` features."""
+    used = set(positions.tolist())
+    names = [f"unused_store_column_{j}" if j not in used else "" for j in range(width)]
+    infos = ["none"] * width
+    rewritten: list[str] = []
+    for line in text.split("\n"):
+        key, sep, value = line.partition("=")
+        if not sep:
+            rewritten.append(line)
+        elif key == "max_feature_idx":
+            if int(value) + 1 != len(positions):
+                raise ValueError(f"the model has {int(value) + 1} features, not {len(positions)}")
+            rewritten.append(f"max_feature_idx={width - 1}")
+        elif key in ("feature_names", "feature_infos"):
+            target = names if key == "feature_names" else infos
+            own = value.split(" ")
+            if len(own) != len(positions):
+                raise ValueError(f"the model's {key} do not match its features")
+            for i, item in enumerate(own):
+                target[int(positions[i])] = item
+            rewritten.append(f"{key}={' '.join(target)}")
+        elif key == "tree_sizes":
+            continue  # the renumbered trees have other sizes; LightGBM then reads them in turn
+        elif key == "split_feature":
+            features = [str(int(positions[int(f)])) for f in value.split(" ") if f]
+            rewritten.append(f"split_feature={' '.join(features)}")
+        elif key == "is_linear" and value.strip() != "0":
+            raise ValueError("linear leaves name features too; not rewritten")
+        else:
+            rewritten.append(line)
+    return "\n".join(rewritten)
