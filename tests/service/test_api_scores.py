@@ -303,6 +303,32 @@ def test_every_attempt_on_a_child_is_audited_with_its_status(api: Api) -> None:
     assert answered.purpose == "case_conference"
 
 
+def test_concurrent_requests_each_leave_their_entry_in_an_intact_chain(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.audit import verify_chain
+
+    with api.database.connect() as connection:
+        before = connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    children = [api.child if i % 3 else api.stranger for i in range(48)]
+    # Eight callers at once on the app's one event loop: their entries share transactions.
+    with ThreadPoolExecutor(8) as callers:
+        statuses = list(
+            callers.map(
+                lambda child: api.score({"children": [{"child_id": child}]}).status_code,
+                children,
+            )
+        )
+    assert statuses == [200 if c == api.child else 404 for c in children]
+    rows = _audit_rows(api, len(children))
+    assert rows[0].seq == before + 1, "an entry is missing or one was written twice"
+    assert sorted((r.child_id, r.status_code) for r in rows) == sorted(
+        zip(children, statuses, strict=True)
+    )
+    verdict = verify_chain(api.database)
+    assert verdict.intact and verdict.entries == before + len(children), verdict.describe()
+
+
 # -- what-if ---------------------------------------------------------------------------------
 
 

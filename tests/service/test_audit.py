@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from typer.testing import CliRunner
 
 from features.store.database import make_engine
@@ -74,6 +74,23 @@ def test_first_entry_links_to_genesis_and_each_to_the_one_before(engine: Engine)
     # The hash is the documented formula, recomputable from the stored row alone.
     assert rows[2].entry_sha256 == entry_sha256(rows[1].entry_sha256, dict(rows[2]._mapping))
     assert verify_chain(engine).describe() == "3 entries, chain intact"
+
+
+def test_entries_are_stored_as_the_column_types_store_them(engine: Engine) -> None:
+    """append_entries writes on the driver's cursor: what it stores must be what an insert
+    through SQLAlchemy stores for the same values (timestamps above all), read back equal."""
+    detailed = AuditRecord(**{**_record(1).__dict__, "detail": "no purpose", "key_id": None})
+    append_entries(engine, [detailed])
+    with engine.connect() as connection:
+        stored = dict(connection.execute(select(AuditEntry)).one()._mapping)
+    with engine.begin() as connection:
+        connection.execute(insert(AuditEntry), [{**stored, "seq": 2, "entry_sha256": "f" * 64}])
+    columns = ", ".join(c.name for c in AuditEntry.__table__.columns if c.name != "seq")
+    with engine.connect() as connection:
+        raw = connection.exec_driver_sql(f"SELECT {columns} FROM audit_entry ORDER BY seq").all()
+    by_driver, by_sqlalchemy = (dict(zip(columns.split(", "), row, strict=True)) for row in raw)
+    assert by_driver == {**by_sqlalchemy, "entry_sha256": by_driver["entry_sha256"]}
+    assert stored["at"] == detailed.at
 
 
 def test_an_empty_log_is_intact(engine: Engine) -> None:
