@@ -9,9 +9,13 @@ role is a 403 before a missing purpose is a 400.
 
 Every dependency that does no I/O is `async`, so it runs on the event loop instead of costing
 a hop to the thread pool; the key check goes to the thread pool only when the key is not in
-the app's `KeyCache`. Settings are the app's own (`app.state.settings`, set by `create_app`):
-a test that needs other settings builds its app with them, or assigns `app.state.settings`
-before the first request. Never `app.dependency_overrides` for settings in production code:
+the app's `KeyCache`. The key, role and purpose checks reach the audit context and the settings
+through the request rather than as sub-dependencies: FastAPI walks every sub-dependency on
+every request, cached or not, at some 15 µs a node.
+
+Settings are the app's own (`app.state.settings`, set by `create_app`): a test that needs
+other settings builds its app with them, or assigns `app.state.settings` before the first
+request. Never `app.dependency_overrides` for settings in production code:
 any override makes FastAPI rebuild every route's dependency tree on every request.
 """
 
@@ -26,7 +30,7 @@ from sqlalchemy import Engine, false, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from service.audit import AuditContext, audit_context
+from service.audit import AuditContext, audit_context, audit_of
 from service.errors import api_error
 from service.scoring.engine import ScoringEngine
 from service.security import Caller, KeyCache, Role, plausible_secret
@@ -115,10 +119,10 @@ EngineDep = Annotated[ScoringEngine, Depends(get_engine)]
 
 async def require_caller(
     request: Request,
-    audit: AuditDep,
     secret: Annotated[str | None, Security(_api_key)] = None,
 ) -> Caller:
     """The caller behind X-API-Key; 401 when it is missing, unknown or revoked."""
+    audit = audit_of(request)
     keys: KeyCache = request.app.state.keys
     caller = keys.cached(secret)
     if caller is None and plausible_secret(secret):
@@ -137,9 +141,9 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     """A dependency admitting the given roles (and admin, who may do everything); else 403."""
     allowed = frozenset((*roles, Role.ADMIN))
 
-    async def check_role(caller: CallerDep, audit: AuditDep) -> Caller:
+    async def check_role(request: Request, caller: CallerDep) -> Caller:
         if caller.role not in allowed:
-            audit.note(f"role {caller.role.value} refused")
+            audit_of(request).note(f"role {caller.role.value} refused")
             raise api_error(
                 status.HTTP_403_FORBIDDEN,
                 f"the {caller.role.value} role may not use this route",
@@ -153,9 +157,8 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
 
 
 async def require_purpose(
+    request: Request,
     _caller: CallerDep,
-    settings: SettingsDep,
-    audit: AuditDep,
     purpose: Annotated[
         str | None,
         Header(
@@ -172,6 +175,8 @@ async def require_purpose(
     Optional at the schema level so that a missing header is our 400 with the field named,
     after the key check, rather than a 422 that would come before it.
     """
+    audit = audit_of(request)
+    settings: ServiceSettings = request.app.state.settings
     if purpose is None or not purpose.strip():
         audit.note("no purpose")
         raise api_error(status.HTTP_400_BAD_REQUEST, "X-Purpose header is required", "X-Purpose")
