@@ -8,7 +8,9 @@
 Requests read one immutable `_Serving` snapshot (models, the store, derived lookups) and keep
 it to the end, so a reload that swaps in new models or a new store never mixes versions within
 a response. Per request and hardship the work is one LightGBM call over the request's rows
-(pred_contrib when explaining: its row sums are the margins, so the score costs nothing more),
+(pred_contrib when explaining: its row sums are the margins, so the score costs nothing more;
+a request of a few rows goes row by row through LightGBM's single-row API, checked at load to
+give exactly what booster.predict gives, see service.scoring.single_row),
 the calibrator, and a binary search in the cached, sorted scores of the child's municipality
 and month for the percentile. Those population scores are computed once per (month,
 municipality, hardship, model version) and kept in a small LRU; `reload()` warms the latest
@@ -36,6 +38,7 @@ from service.scoring.champions import Champions, LoadedModel, ModelStatus
 from service.scoring.explanations import ModelExplainer
 from service.scoring.lookup import FeatureStore, FeatureStoreError
 from service.scoring.payload import CheckedPayload, PayloadSchema, merged_category_maps
+from service.scoring.single_row import SingleRowPredictor
 
 __all__ = [
     "DEFAULT_BAND",
@@ -62,6 +65,11 @@ _GROUP_CACHE: Final = 512
 # model does on its own columns before the engine uses it.
 _ALIGNED_CHECK_ROWS: Final = 2048
 _SINGLE_THREAD_ROWS: Final = 64
+# Requests of up to this many rows (one child, a what-if pair) are scored row by row through
+# the FastConfig API, where LightGBM's per-call set-up would otherwise outweigh the trees.
+_SINGLE_ROW_MAX_ROWS: Final = 8
+# Store rows on which the single-row path must reproduce booster.predict exactly before use.
+_SINGLE_ROW_CHECK_ROWS: Final = 512
 _log = logging.getLogger(__name__)
 
 
@@ -162,6 +170,8 @@ class _Model:
     # feature indices rewritten to store positions (None if that cannot be built; then the
     # model's columns are gathered).
     store_booster: lgb.Booster | None = None
+    # The booster's single-row path, checked equal to booster.predict (None: not available).
+    single_row: SingleRowPredictor | None = None
 
     @property
     def version(self) -> str:
@@ -348,6 +358,9 @@ class ScoringEngine:
             store_booster=bundle.booster
             if all_columns
             else _store_aligned_booster(bundle.booster, positions, store),
+            single_row=SingleRowPredictor.build(
+                bundle.booster, _sample_rows(store, _SINGLE_ROW_CHECK_ROWS)[:, positions]
+            ),
         )
 
     def _drop_stale_populations(self) -> None:
@@ -460,12 +473,22 @@ class ScoringEngine:
             model = serving.models[hardship]
             bundle = model.loaded.bundle
             x = matrix[:, model.positions]
+            single_row = model.single_row if len(rows) <= _SINGLE_ROW_MAX_ROWS else None
             explanations: list[dict[str, Any]] | None = None
             if explain:
-                contributions = np.asarray(bundle.booster.predict(x, pred_contrib=True, **threads))
+                if single_row is not None:
+                    contributions = np.empty((len(rows), x.shape[1] + 1))
+                    for i in range(len(rows)):
+                        single_row.contributions_into(x[i], contributions[i])
+                else:
+                    contributions = np.asarray(
+                        bundle.booster.predict(x, pred_contrib=True, **threads)
+                    )
                 # The contributions sum to the margin: the score needs no second prediction.
                 margins = contributions.sum(axis=1)
                 explanations = model.explainer.explain_many(contributions, x, top_k)
+            elif single_row is not None:
+                margins = np.array([single_row.margin(x[i]) for i in range(len(rows))])
             else:
                 margins = np.asarray(bundle.booster.predict(x, raw_score=True, **threads))
             probabilities = bundle.calibrator.apply(margins).tolist()
@@ -603,6 +626,13 @@ def _signature(store: FeatureStore | None) -> object:
     return None if store is None else (id(store), store.signature)
 
 
+def _sample_rows(store: FeatureStore, count: int) -> np.ndarray:
+    """Up to `count` store rows spread evenly over the store, float32 as stored."""
+    n = store.n_rows
+    sample = np.unique(np.linspace(0, n - 1, min(n, count)).astype(np.intp))
+    return store.values[sample]
+
+
 def _store_aligned_booster(
     booster: lgb.Booster, positions: np.ndarray, store: FeatureStore
 ) -> lgb.Booster | None:
@@ -620,9 +650,7 @@ def _store_aligned_booster(
         )
         if aligned.num_trees() != booster.num_trees() or aligned.num_feature() != width:
             raise ValueError("the rewritten model has other trees or features")
-        n = store.n_rows
-        sample = np.unique(np.linspace(0, n - 1, min(n, _ALIGNED_CHECK_ROWS)).astype(np.intp))
-        rows = store.values[sample]
+        rows = _sample_rows(store, _ALIGNED_CHECK_ROWS)
         expected = booster.predict(
             rows[:, positions].astype(np.float64), raw_score=True, num_threads=1
         )
