@@ -233,7 +233,12 @@ def table(run: dict[str, Any], coverage: Coverage, profile: str) -> list[str]:
             )
             continue
         auc_ratio = model["roc_auc"] / oracle["roc_auc"]
-        recall_ratio = model["recall_at_capacity"] / oracle["recall_at_capacity"]
+        # A tiny population can leave the true risk no positive in its top 2.5 %.
+        recall_ratio = (
+            model["recall_at_capacity"] / oracle["recall_at_capacity"]
+            if oracle["recall_at_capacity"]
+            else math.nan
+        )
         lines.append(
             f"| {name} | {int(full['n']):,} ({result['coverage']:.1%}) "
             f"| {int(model['positives']):,} | {model['roc_auc']:.3f} | {oracle['roc_auc']:.3f} "
