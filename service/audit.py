@@ -551,8 +551,8 @@ async def audit_context(request: Request) -> AuditContext:
 
 
 def is_child_route(route: BaseRoute) -> bool:
-    """A route is child-level when it declares the audit context or a purpose itself, or takes a
-    child_id in its path.
+    """A route is child-level when it declares the audit context or a purpose itself (alone or
+    within `service.deps.require_access`), or takes a child_id in its path.
 
     Only the route's own dependencies count: every authenticated route reaches the audit
     context through the key check, which records who called. The path rule catches a child
@@ -563,7 +563,11 @@ def is_child_route(route: BaseRoute) -> bool:
     from service.deps import require_purpose  # deps imports this module
 
     own = {dependant.call for dependant in route.dependant.dependencies}
-    return "{child_id}" in route.path_format or bool(own & {audit_context, require_purpose})
+    return (
+        "{child_id}" in route.path_format
+        or bool(own & {audit_context, require_purpose})
+        or any(getattr(call, "declares_purpose", False) for call in own)
+    )
 
 
 class AuditMiddleware:

@@ -11,7 +11,9 @@ Every dependency that does no I/O is `async`, so it runs on the event loop inste
 a hop to the thread pool; the key check goes to the thread pool only when the key is not in
 the app's `KeyCache`. The key, role and purpose checks reach the audit context and the settings
 through the request rather than as sub-dependencies: FastAPI walks every sub-dependency on
-every request, cached or not, at some 15 µs a node.
+every request, cached or not, at some 15 µs a node. For the same reason the hot child routes
+(scoring) declare `require_access(*roles)`, the three checks in one node with the same order,
+audit notes and OpenAPI declarations.
 
 Settings are the app's own (`app.state.settings`, set by `create_app`): a test that needs
 other settings builds its app with them, or assigns `app.state.settings` before the first
@@ -22,6 +24,7 @@ any override makes FastAPI rebuild every route's dependency tree on every reques
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, Header, Request, Security, status
@@ -38,6 +41,7 @@ from service.settings import ServiceSettings
 from service.store.models import ApiKey
 
 __all__ = [
+    "Access",
     "AuditDep",
     "Caller",
     "CallerDep",
@@ -51,6 +55,7 @@ __all__ = [
     "get_database",
     "get_engine",
     "get_session",
+    "require_access",
     "require_caller",
     "require_purpose",
     "require_roles",
@@ -117,11 +122,7 @@ async def get_engine(request: Request) -> ScoringEngine:
 EngineDep = Annotated[ScoringEngine, Depends(get_engine)]
 
 
-async def require_caller(
-    request: Request,
-    secret: Annotated[str | None, Security(_api_key)] = None,
-) -> Caller:
-    """The caller behind X-API-Key; 401 when it is missing, unknown or revoked."""
+async def _authenticate(request: Request, secret: str | None) -> Caller:
     audit = audit_of(request)
     keys: KeyCache = request.app.state.keys
     caller = keys.cached(secret)
@@ -134,7 +135,25 @@ async def require_caller(
     return caller
 
 
+async def require_caller(
+    request: Request,
+    secret: Annotated[str | None, Security(_api_key)] = None,
+) -> Caller:
+    """The caller behind X-API-Key; 401 when it is missing, unknown or revoked."""
+    return await _authenticate(request, secret)
+
+
 CallerDep = Annotated[Caller, Depends(require_caller)]
+
+
+def _check_role(request: Request, caller: Caller, allowed: frozenset[Role]) -> None:
+    if caller.role not in allowed:
+        audit_of(request).note(f"role {caller.role.value} refused")
+        raise api_error(
+            status.HTTP_403_FORBIDDEN,
+            f"the {caller.role.value} role may not use this route",
+            "X-API-Key",
+        )
 
 
 def require_roles(*roles: Role) -> Callable[..., Any]:
@@ -142,13 +161,7 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     allowed = frozenset((*roles, Role.ADMIN))
 
     async def check_role(request: Request, caller: CallerDep) -> Caller:
-        if caller.role not in allowed:
-            audit_of(request).note(f"role {caller.role.value} refused")
-            raise api_error(
-                status.HTTP_403_FORBIDDEN,
-                f"the {caller.role.value} role may not use this route",
-                "X-API-Key",
-            )
+        _check_role(request, caller, allowed)
         return caller
 
     # The route-by-route access test reads this to pick a role that must be refused.
@@ -156,25 +169,19 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     return check_role
 
 
-async def require_purpose(
-    request: Request,
-    _caller: CallerDep,
-    purpose: Annotated[
-        str | None,
-        Header(
-            alias="X-Purpose",
-            description="Why the caller looks at these children (利用目的), recorded in the "
-            "audit log: child_welfare_screening, case_conference, model_monitoring or "
-            "disclosure_request.",
-            examples=["child_welfare_screening"],
-        ),
-    ] = None,
-) -> str:
-    """X-Purpose: one of the registered purposes; 400 naming the header otherwise.
+_PurposeHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Purpose",
+        description="Why the caller looks at these children (利用目的), recorded in the "
+        "audit log: child_welfare_screening, case_conference, model_monitoring or "
+        "disclosure_request.",
+        examples=["child_welfare_screening"],
+    ),
+]
 
-    Optional at the schema level so that a missing header is our 400 with the field named,
-    after the key check, rather than a 422 that would come before it.
-    """
+
+def _check_purpose(request: Request, purpose: str | None) -> str:
     audit = audit_of(request)
     settings: ServiceSettings = request.app.state.settings
     if purpose is None or not purpose.strip():
@@ -192,4 +199,49 @@ async def require_purpose(
     return purpose
 
 
+async def require_purpose(
+    request: Request, _caller: CallerDep, purpose: _PurposeHeader = None
+) -> str:
+    """X-Purpose: one of the registered purposes; 400 naming the header otherwise.
+
+    Optional at the schema level so that a missing header is our 400 with the field named,
+    after the key check, rather than a 422 that would come before it.
+    """
+    return _check_purpose(request, purpose)
+
+
 PurposeDep = Annotated[str, Depends(require_purpose)]
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who calls a child-level route, why, and the request's audit context."""
+
+    caller: Caller
+    purpose: str
+    audit: AuditContext
+
+
+def require_access(*roles: Role) -> Callable[..., Any]:
+    """`require_roles(*roles)` and `require_purpose` in one dependency, for the hot routes.
+
+    The same checks in the same order (401 key, 403 role, 400 purpose) with the same audit
+    notes and the same OpenAPI declarations (the X-API-Key scheme, the X-Purpose header), in
+    two dependency nodes instead of six: FastAPI walks every node on every request.
+    """
+    allowed = frozenset((*roles, Role.ADMIN))
+
+    async def check_access(
+        request: Request,
+        secret: Annotated[str | None, Security(_api_key)] = None,
+        purpose: _PurposeHeader = None,
+    ) -> Access:
+        caller = await _authenticate(request, secret)
+        _check_role(request, caller, allowed)
+        return Access(caller, _check_purpose(request, purpose), audit_of(request))
+
+    # Read by the route-by-route access test (a role to refuse) and by the audit middleware
+    # (a route declaring a purpose is child-level).
+    check_access.allowed_roles = allowed  # type: ignore[attr-defined]
+    check_access.declares_purpose = True  # type: ignore[attr-defined]
+    return check_access
