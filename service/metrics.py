@@ -120,6 +120,7 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self._versions: dict[str, str] = {}
+        self._series: dict[tuple[str, str, int], tuple[Histogram, Counter]] = {}
         self._drift = _DriftCollector()
         self.registry.register(self._drift)
 
@@ -133,9 +134,19 @@ class ServiceMetrics:
         self._drift.samples = tuple(samples)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        labels = (route, method, str(status))
-        self.latency.labels(*labels).observe(seconds)
-        self.requests.labels(*labels).inc()
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            # labels() validates and locks on every call; the label sets are few and never
+            # removed, so each request's pair of series is looked up once and kept.
+            labels = (route, method, str(status))
+            series = self._series[key] = (
+                self.latency.labels(*labels),
+                self.requests.labels(*labels),
+            )
+        latency, requests = series
+        latency.observe(seconds)
+        requests.inc()
 
     def set_models(self, versions: Mapping[str, str | None], ready: Mapping[str, bool]) -> None:
         """Record the serving versions; a replaced version's series is removed, not left at 1."""
