@@ -152,7 +152,7 @@ class PopulationScores:
         n = self.sorted_probabilities.shape[0]
         if n == 0:
             return None
-        below = int(np.searchsorted(self.sorted_probabilities, probability - _TIE_SLACK, "left"))
+        below = int(self.sorted_probabilities.searchsorted(probability - _TIE_SLACK, "left"))
         return 100.0 * below / n
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -73,6 +73,15 @@ class ModelExplainer:
     flagged_features: tuple[str, ...]
     influence_shares: Mapping[str, float]
     over_influence_max_share: float | None
+    # Per feature position: its name, label and description, as each factor shows them.
+    _words: tuple[tuple[str, str, str], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        words = tuple(
+            (name, text.label_ja, text.description)
+            for name, text in zip(self.feature_names, self.texts, strict=True)
+        )
+        object.__setattr__(self, "_words", words)
 
     @classmethod
     def build(
@@ -135,9 +144,11 @@ class ModelExplainer:
         features = contributions[:-1]
         raised = float(features[features > 0].sum())
         k = min(top_k, features.shape[0])
-        magnitude = np.abs(features)
-        top = np.argpartition(-magnitude, k - 1)[:k] if k < features.shape[0] else np.arange(k)
-        top = top[np.argsort(-magnitude[top], kind="stable")]
+        # Negated once and ranked through the array methods: the same selection and order as
+        # np.argpartition and np.argsort of -magnitude, without their wrappers' overhead.
+        negated = -np.abs(features)
+        top = negated.argpartition(k - 1)[:k] if k < features.shape[0] else np.arange(k)
+        top = top[negated[top].argsort(kind="stable")]
         strongest = int(features.argmax())
         share = float(features[strongest]) / raised if raised > 0 else 0.0
         return self._document(
@@ -163,16 +174,17 @@ class ModelExplainer:
         margin: float,
     ) -> dict[str, Any]:
         factors = []
+        words = self._words
         for j, contribution, value in zip(positions, sizes, shown_values, strict=True):
             if contribution == 0.0:
                 break
             shown, wording = self.value_of(j, value)
-            text = self.texts[j]
+            feature, label_ja, description = words[j]
             factors.append(
                 {
-                    "feature": self.feature_names[j],
-                    "label_ja": text.label_ja,
-                    "description": text.description,
+                    "feature": feature,
+                    "label_ja": label_ja,
+                    "description": description,
                     "value": shown,
                     "value_text": wording,
                     "missing": shown is None,
