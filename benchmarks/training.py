@@ -37,6 +37,12 @@ from benchmarks.linkage import truth_of
 ORACLE_FILE: Final = "bench-training-true-risk.parquet"
 TRACKING_FILE: Final = "bench-training-mlflow.db"
 TIME_LIMIT_SECONDS: Final = 600.0
+# Where a hardship's label counts another event than every onset of the hardship, the ground
+# truth also holds the true risk of the event the label counts, and the oracle is that one: a
+# young-carer label is a caring spell that the records show, i.e. one identified before they
+# end (the July survey reaches grades 4-9 only). The risk of starting to care stays beside it
+# as true_risk_<hardship>_any_onset.
+LABELLED_EVENT_RISK: Final = {"young_carer": "true_risk_young_carer_recorded"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,14 @@ def map_true_risk(data_dir: Path, url: str) -> tuple[pd.DataFrame, Coverage]:
     )
 
     risk = pd.read_parquet(truth_dir / "true_risk.parquet")
+    for hardship, labelled in LABELLED_EVENT_RISK.items():
+        if labelled in risk.columns:
+            risk = risk.rename(
+                columns={
+                    f"true_risk_{hardship}": f"true_risk_{hardship}_any_onset",
+                    labelled: f"true_risk_{hardship}",
+                }
+            )
     risk = risk.rename(columns={"person_id": "true_person"})
     oracle = child_map.merge(risk, on="true_person", how="inner").drop(columns="true_person")
     # Categorical ids keep the table small in the training process.
@@ -256,7 +270,9 @@ def table(run: dict[str, Any], coverage: Coverage, profile: str) -> list[str]:
         f"memory {run['peak_mib']:,.0f} MiB, one fresh process; under "
         f"{TIME_LIMIT_SECONDS / 60:.0f} minutes: {_mark(within)}.",
         "",
-        "AUC and recall compare model and true risk on the test rows that have a true risk; ECE "
+        "AUC and recall compare model and true risk on the test rows that have a true risk "
+        "(for young carer, the risk of a caring spell starting that the records will show, "
+        "which is what its label counts); ECE "
         "(15 equal-count bins) is over all test rows. Recall at capacity flags the top "
         f"{percent} of each month's scores. Model: LightGBM num_leaves {params['num_leaves']}, "
         f"max_depth {params['max_depth']}, learning_rate {params['learning_rate']}, at most "

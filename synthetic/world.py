@@ -21,6 +21,11 @@ from synthetic.calendar import SCHOOL_DAYS, calendar_month, fiscal_year, month_s
 from synthetic.profiles import Profile
 
 HARDSHIPS = ("abuse", "poverty", "truancy", "postpartum_depression", "young_carer")
+# The true risk of the event a municipality's records show, where it is not every onset of the
+# hardship: a young carer's spell is recorded (with the month it began) only once the child is
+# identified, by the July school survey of grades 4-9 or by case work, often months later, and
+# a spell never identified is never recorded. Written beside the hardships' risks.
+YOUNG_CARER_RECORDED = "young_carer_recorded"
 HORIZON_MONTHS = 6
 EPDS_CUTOFF = 9  # the Japanese cut-off (9 or more)
 
@@ -31,6 +36,10 @@ TARGET_TRUANCY_ELEMENTARY = 0.023
 TARGET_TRUANCY_JUNIOR_HIGH = 0.068
 TARGET_EPDS_POSITIVE = 0.12
 TARGET_YOUNG_CARER_STOCK = 0.055
+# Monthly chance that a caring child is identified: by the July school survey (grades 4-9),
+# or by case work in any month.
+SURVEY_FINDS = 0.6
+CASE_WORK_FINDS = 0.015
 TARGET_CHILD_POVERTY = 0.115
 ABSENCE_SLOPE = 1.1
 AID_TAKE_UP = 0.6  # not every eligible family applies in a given year
@@ -338,7 +347,7 @@ def simulate(profile: Profile, rng: np.random.Generator, progress: Progress) -> 
     progress.advance()
     risks["postpartum_depression"], ppd_onset = _postpartum(world, ctx, rng)
     onsets.append(ppd_onset)
-    risks["young_carer"], yc_onset = _young_carer(world, ctx, rng)
+    risks["young_carer"], risks[YOUNG_CARER_RECORDED], yc_onset = _young_carer(world, ctx, rng)
     onsets.append(yc_onset)
     progress.advance()
 
@@ -931,8 +940,12 @@ def _postpartum(
 
 def _young_carer(
     world: World, ctx: _ChildContext, rng: np.random.Generator
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Caring for a sibling, parent or grandparent; identified later by survey or case work."""
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Caring for a sibling, parent or grandparent; identified later by survey or case work.
+
+    Two true risks: of starting to care (the hardship's onset), and of starting a spell that
+    the records will show (the event labels are made of).
+    """
     n_children, n_months = ctx.age_months.shape
     hh = world.households
     age = ctx.age_months
@@ -965,8 +978,8 @@ def _young_carer(
     july = calendar_month(world.profile.start, months) == 7
     survey_grade = (world.grade >= 4) & (world.grade <= 9)
     found = caring & (
-        (july[None, :] & survey_grade & (rng.random(caring.shape) < 0.6))
-        | (rng.random(caring.shape) < 0.015)
+        (july[None, :] & survey_grade & (rng.random(caring.shape) < SURVEY_FINDS))
+        | (rng.random(caring.shape) < CASE_WORK_FINDS)
     )
     identified = np.zeros_like(caring)
     known = np.zeros(n_children, dtype=bool)
@@ -991,7 +1004,79 @@ def _young_carer(
     frame["cared_for"] = np.where(parent_driver, "親", recipient)
     risk = _window_product(_as_of_state(hazard))
     risk[~eligible] = np.nan
-    return risk, frame
+    finds = 1 - (1 - SURVEY_FINDS * (july[None, :] & survey_grade)) * (1 - CASE_WORK_FINDS)
+    recorded = _recorded_onset_risk(hazard, eligible, identified, finds, exit_hazard)
+    recorded[~eligible] = np.nan
+    return risk, recorded, frame
+
+
+def _recorded_onset_risk(
+    hazard: np.ndarray,
+    eligible: np.ndarray,
+    identified: np.ndarray,
+    finds: np.ndarray,
+    exit_hazard: float,
+) -> np.ndarray:
+    """Chance that a caring spell starts in [T, T + horizon) and is identified before the
+    records end, as known at the start of T: what a young-carer label counts (its onset is the
+    開始時期 written at identification, so a spell nobody identifies is never a label).
+
+    Known as the other hardships' risks are: from the hidden drivers (the hazard of starting to
+    care, held at its T-1 value through the window as theirs are) and what the records show
+    (whether the child is identified), not from whether an unidentified child is caring
+    already; knowing that would be knowing the hardship, not its risk. So the chance that an
+    unidentified child is caring is filtered month by month through the simulation's own steps
+    (start at the month's hazard, stop at the exit hazard, no caring while not eligible, not
+    found by that month's survey or case work). A spell starting in month s is identified
+    before the end with the chance `spotted[s]`: found that month, or still caring and found
+    later. Two spells of one child within a window are rare (the exit hazard is 2 % a month),
+    so their chances are added.
+    """
+    n_children, n_months = hazard.shape
+    # Chances of caring unidentified, given the history up to each month and no identification:
+    # in a spell begun within the history (`spell`), or in one under way when it starts
+    # (`stock`), whose record carries no start month, so its identification month is its onset.
+    spell = np.zeros((n_children, n_months))
+    stock = np.zeros((n_children, n_months))
+    first = np.where(eligible[:, 0], hazard[:, 0] / (hazard[:, 0] + exit_hazard), 0.0)
+    stock[:, 0] = np.where(
+        identified[:, 0], 0.0, first * (1 - finds[:, 0]) / (1 - first * finds[:, 0])
+    )
+    for t in range(1, n_months):
+        starting = np.where(eligible[:, t], hazard[:, t], 0.0)
+        # Identified last month but not now: the child stopped caring this month, and a month
+        # holds a stop or a start, never both.
+        open_ = eligible[:, t] & ~identified[:, t - 1]
+        idle = 1 - spell[:, t - 1] - stock[:, t - 1]
+        prior_spell = np.where(open_, idle * starting + spell[:, t - 1] * (1 - exit_hazard), 0.0)
+        prior_stock = np.where(open_, stock[:, t - 1] * (1 - exit_hazard), 0.0)
+        missed = 1 - (prior_spell + prior_stock) * finds[:, t]
+        unseen = np.where(identified[:, t], 0.0, (1 - finds[:, t]) / missed)
+        spell[:, t] = prior_spell * unseen
+        stock[:, t] = prior_stock * unseen
+    spotted = np.zeros((n_children, n_months))
+    spotted[:, -1] = finds[:, -1]
+    for t in range(n_months - 2, -1, -1):
+        goes_on = np.where(eligible[:, t + 1], (1 - exit_hazard) * spotted[:, t + 1], 0.0)
+        spotted[:, t] = finds[:, t] + (1 - finds[:, t]) * goes_on
+    risk = np.full((n_children, n_months), np.nan)
+    for as_of in range(1, n_months - HORIZON_MONTHS + 1):
+        last = as_of - 1
+        start = hazard[:, last]
+        known = identified[:, last].astype(float)
+        unknown_stock = (1 - known) * stock[:, last]
+        caring = known + (1 - known) * spell[:, last] + unknown_stock
+        chance = np.zeros(n_children)
+        for t in range(as_of, as_of + HORIZON_MONTHS):
+            allowed = eligible[:, t]
+            starting = np.where(allowed, start, 0.0)
+            chance += (1 - caring) * starting * spotted[:, t]
+            unknown_stock = np.where(allowed, unknown_stock * (1 - exit_hazard), 0.0)
+            chance += unknown_stock * finds[:, t]
+            unknown_stock = unknown_stock * (1 - finds[:, t])
+            caring = np.where(allowed, caring * (1 - exit_hazard) + (1 - caring) * starting, 0.0)
+        risk[:, as_of] = np.minimum(chance, 1.0)
+    return risk
 
 
 def _risk_frame(
@@ -1005,7 +1090,7 @@ def _risk_frame(
     frame = pd.DataFrame(
         {"child_index": rows.astype(np.int32), "month": as_of[cols].astype(np.int16)}
     )
-    for name in HARDSHIPS:
+    for name in risks:
         frame[name] = risks[name][rows, as_of[cols]].astype(np.float32)
     return frame
 
