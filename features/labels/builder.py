@@ -4,8 +4,10 @@
 
 Columns per hardship h: `label_<h>` (nullable boolean) and `already_supported_<h>` (bool).
 A label looks forward, so it reads all the records; it is missing when the window reaches past
-the observed history (`observed_until`, by default the latest event month in the records) or
-when the child's age at T is outside the hardship's eligible range. `already_supported_<h>`
+the observed history (`observed_until`, by default the latest event month in the records), when
+the child's age at T is outside the hardship's eligible range, or when the child's municipality
+at T does not hold every source the hardship's label reads (a town without EPDS screenings sees
+no postpartum depression: its newborns are unlabelled, not negatives). `already_supported_<h>`
 uses only what was known before T: such rows are kept for scoring, and training can drop them.
 The rows are the same as `build_features` gives for the same records and months.
 """
@@ -151,11 +153,35 @@ def build_labels(
         observation = _observe(records, definition, context)
         onsets = _onsets(observation.events, definition)
         label, supported = _columns(
-            population, onsets, observation.support, definition, horizon, context.observed_until
+            population,
+            onsets,
+            observation.support,
+            definition,
+            horizon,
+            context.observed_until,
+            _holding(records, population, definition),
         )
         frame[f"label_{hardship}"] = pd.array(label, dtype="boolean")
         frame[f"already_supported_{hardship}"] = supported
     return frame
+
+
+def _holding(
+    records: LinkedRecords, population: Population, definition: HardshipDefinition
+) -> np.ndarray:
+    """Per municipality (by residence index), whether it holds every source the label reads.
+
+    Where a town keeps no such records, no onset can be seen there: its children are not
+    negatives but unlabelled. Counting them as negatives would teach a model that children of
+    a town without, say, a young-carer survey never become young carers, and it would score
+    them low for exactly the reason their town cannot see them.
+    """
+    municipalities = population.residence.municipalities
+    sources = definition.sources
+    return np.array(
+        [all(records.holds(str(m), source) for source in sources) for m in municipalities],
+        dtype=bool,
+    )
 
 
 def _columns(
@@ -165,6 +191,7 @@ def _columns(
     definition: HardshipDefinition,
     horizon: int,
     observed_until: int,
+    holding: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     codes: PersonCodes = population.codes
     onset_tally = Tally.build(codes.encode(onsets["person_id"]), onsets["month"].to_numpy())
@@ -179,7 +206,7 @@ def _columns(
         hits = onset_tally.count(person, month + horizon - 1) - onset_tally.count(person, month - 1)
         label = np.where(hits > 0, 1.0, 0.0)
         eligible = (as_of.age >= low) & (as_of.age < high)
-        observed = month + horizon - 1 <= observed_until
+        observed = (month + horizon - 1 <= observed_until) & holding[as_of.municipality]
         labels.append(np.where(eligible & observed, label, np.nan))
         active = started.count(person, month) - ended.count(person, month)
         supported.append(active > 0)

@@ -95,3 +95,22 @@ def test_support_is_only_what_was_known_before(tiny: LinkedRecords, frame: pd.Da
     assert not frame.loc[first_month, "already_supported_postpartum_depression"].any()
     supported = frame["already_supported_postpartum_depression"]
     assert supported.any()
+
+
+@pytest.mark.parametrize("hardship", ["postpartum_depression", "young_carer"])
+def test_towns_without_the_labels_records_leave_their_children_unlabelled(
+    tiny: LinkedRecords, frame: pd.DataFrame, hardship: str
+) -> None:
+    from features.labels.definitions import load_label_definitions
+
+    sources = load_label_definitions().hardships[hardship].sources
+    blind = {m for m in tiny.holdings if not all(tiny.holds(m, s) for s in sources)}
+    assert blind, "the tiny profile has towns without EPDS or young-carer records"
+    months = MONTHS[-24:-12]
+    where = build_features(tiny, months, purposes={"school"})["municipality"].astype(str)
+    label = frame.loc[frame["as_of_month"].isin(months), f"label_{hardship}"].reset_index(drop=True)
+    in_blind = where.isin(blind)
+    # Not negatives: nothing there could have been seen.
+    assert label[in_blind].isna().all()
+    assert label[~in_blind].notna().any()
+    assert label[~in_blind].fillna(False).astype(bool).any()
