@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from training.config import TrainingConfig
@@ -68,10 +69,18 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _unlabelled_municipalities(frame: TrainingFrame, hardship: str) -> list[str]:
+    """Municipalities none of whose rows carries a label for `hardship`."""
+    labelled = pd.Series(~np.isnan(frame.labels(hardship)), index=frame.data.index)
+    per_town = labelled.groupby(frame.data["municipality"].astype(str), observed=True).any()
+    return sorted(str(town) for town, seen in per_town.items() if not seen)
+
+
 def render_model_card(result: HardshipResult, config: TrainingConfig, frame: TrainingFrame) -> str:
     h = result.hardship
     periods = result.periods
     municipalities = sorted(frame.data["municipality"].unique().tolist())
+    unlabelled = _unlabelled_municipalities(frame, h.id)
     m = result.metrics
     lines = [
         f"# Model card: {h.id} ({h.label_ja})",
@@ -89,6 +98,13 @@ def render_model_card(result: HardshipResult, config: TrainingConfig, frame: Tra
         "",
         f"- as-of months: {frame.months[0]}..{frame.months[-1]}; municipalities: "
         f"{', '.join(municipalities)}",
+        (
+            f"- municipalities without labels: {', '.join(unlabelled)}. A town that does not "
+            "keep every record the label reads can see no onset: its children are in neither "
+            "training nor the metrics, and are scored by a model trained on the other towns"
+            if unlabelled
+            else "- every municipality has labelled children"
+        ),
         f"- training {periods.train}, validation (early stopping, calibration) "
         f"{periods.validation}, test {periods.test}; {periods.gap_months} months skipped between "
         f"periods (label horizon {periods.horizon})",

@@ -169,3 +169,20 @@ def test_confirmed_reviews_become_labels(training_frame) -> None:
     pd.testing.assert_series_equal(
         others, data.drop(index=negatives.index)["label_poverty"].astype(others.dtype)
     )
+
+
+def test_the_model_card_names_towns_without_labels(poverty, training_frame) -> None:  # type: ignore[no-untyped-def]
+    from training.frame import TrainingFrame
+    from training.model_card import render_model_card
+
+    result, config = poverty
+    assert "- every municipality has labelled children" in render_model_card(
+        result, config, training_frame
+    )
+    data = training_frame.data.copy()
+    town = sorted(data["municipality"].unique())[-1]
+    # As the labels leave a town without the label's records: missing, not 0.
+    data.loc[data["municipality"] == town, "label_poverty"] = np.nan
+    blind = TrainingFrame(data, training_frame.feature_names)
+    card = render_model_card(result, config, blind)
+    assert f"- municipalities without labels: {town}." in card
