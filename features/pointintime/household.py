@@ -44,6 +44,7 @@ _LAST_GRADE: Final = 9
 # A separation is looked for in the last 12 months.
 _SEPARATION_WINDOW: Final = 12
 _DIVORCE: Final = "divorce"
+_UNION: Final = ("marriage", "adoption", "marriage_or_adoption")
 
 
 class ChildMaster(FeatureGroup):
@@ -190,17 +191,28 @@ class Household(FeatureGroup):
 
 
 class NameChange(FeatureGroup):
-    """氏名変更 for divorce (変更理由 離婚) of any resident of the child's household."""
+    """氏名変更 of any resident of the child's household: for divorce (離婚) in the last year, and
+    for a marriage or adoption (婚姻, 養子縁組) since the child was born, the registry's trace of a
+    parent who joined the family after the child (a step-parent)."""
 
     def __init__(self, inputs: Inputs) -> None:
         super().__init__(inputs)
         rows = inputs.rows("registry_name_change", "change_reason", "changed_on")
-        divorce = (rows["change_reason"].astype("str") == _DIVORCE).to_numpy()
+        reason = rows["change_reason"].astype("str")
+        codes = inputs.codes(rows)
+        month = inputs.month(rows, "changed_on")
+        visible = inputs.visible(rows)
+        divorce = (reason == _DIVORCE).to_numpy()
         self.divorces = Events(
-            inputs.codes(rows)[divorce],
-            inputs.month(rows, "changed_on")[divorce],
-            inputs.visible(rows)[divorce],
-            windows=(_SEPARATION_WINDOW,),
+            codes[divorce], month[divorce], visible[divorce], windows=(_SEPARATION_WINDOW,)
+        )
+        union = reason.isin(_UNION).to_numpy()
+        self.unions = Events(
+            codes[union],
+            month[union],
+            visible[union],
+            {"month": month[union].astype(np.float64)},
+            order=month[union],
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
@@ -208,7 +220,19 @@ class NameChange(FeatureGroup):
         n = self.inputs.n_households
         recent = self.divorces.count(residents.person, as_of.month, within=_SEPARATION_WINDOW)
         members = np.bincount(residents.household, weights=recent > 0, minlength=n)
-        return {"household_divorce_12m": (members[as_of.household] > 0).astype(np.float64)}
+        latest_union = np.full(n, np.nan)
+        np.fmax.at(
+            latest_union,
+            residents.household,
+            self.unions.latest(residents.person, as_of.month, "month"),
+        )
+        birth = self.inputs.population.people.birth_month[as_of.person]
+        return {
+            "household_divorce_12m": (members[as_of.household] > 0).astype(np.float64),
+            "household_union_since_birth": (latest_union[as_of.household] >= birth).astype(
+                np.float64
+            ),
+        }
 
 
 class CareNeed(FeatureGroup):

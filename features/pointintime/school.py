@@ -7,7 +7,13 @@ from typing import Final
 import numpy as np
 
 from features.pointintime.growth_reference import obesity_degree, weight_z
-from features.pointintime.inputs import FeatureGroup, Inputs
+from features.pointintime.inputs import (
+    FeatureGroup,
+    Inputs,
+    resident_minors,
+    siblings_mean,
+    siblings_total,
+)
 from features.timeline.events import Events, Spells
 from features.timeline.months import NEVER, school_year_start
 from features.timeline.panel import MonthlyPanel
@@ -24,6 +30,11 @@ _MAX_REPORT_LAG: Final = 4
 _LONGEST: Final = 12
 # Months of history one as-of month looks at: the oldest report lag plus the longest window.
 _VIEW: Final = _MAX_REPORT_LAG + _LONGEST
+# The siblings' year at school, averaged over those reported: strain at home shows in every
+# child's absences and lateness, and a sibling's record is there before the child's own.
+_SIBLING_COLUMNS: Final = frozenset(
+    {"absence_nonillness_days_12m", "late_days_12m", "nurse_visits_12m"}
+)
 
 
 class Attendance(FeatureGroup):
@@ -54,14 +65,22 @@ class Attendance(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
-        # Only pupils with reports get values; everyone else is missing.
-        pupils = np.flatnonzero(self.panel.rows_of(as_of.person) >= 0)
-        columns = self._pupils(as_of.person[pupils], as_of.month)
+        # Every resident pupil at once, so that the siblings' school life comes from the same
+        # pass; only pupils with reports get values, everyone else is missing.
+        residents = as_of.residents.person
+        pupils = np.flatnonzero(self.panel.rows_of(residents) >= 0)
+        columns = self._pupils(residents[pupils], as_of.month)
+        own = as_of.resident_row
+        minors = resident_minors(as_of, self.inputs)
         out = {}
         for name, values in columns.items():
-            full = np.full(len(as_of), np.nan)
+            full = np.full(len(residents), np.nan)
             full[pupils] = values
-            out[name] = full
+            out[name] = full[own]
+            if name in _SIBLING_COLUMNS:
+                out[f"siblings_{name}_mean"] = siblings_mean(
+                    as_of, full, minors, self.inputs.n_households
+                )
         return out
 
     def _pupils(self, person: np.ndarray, month: int) -> dict[str, np.ndarray]:
@@ -205,5 +224,12 @@ class YoungCarer(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
-        found = self.identified.count(as_of.person, as_of.month) > 0
-        return {"young_carer_identified": found.astype(np.float64)}
+        found = (self.identified.count(as_of.residents.person, as_of.month) > 0).astype(np.float64)
+        minors = resident_minors(as_of, self.inputs)
+        return {
+            "young_carer_identified": found[as_of.resident_row],
+            # A household that needs one child's care often needs the others' too.
+            "siblings_young_carer_identified": siblings_total(
+                as_of, found, minors, self.inputs.n_households
+            ),
+        }

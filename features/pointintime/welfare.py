@@ -1,10 +1,15 @@
-"""Welfare features of the child: 生活保護, 児童扶養手当, consultations and 要対協 history."""
+"""Welfare features of the child: 生活保護, 児童扶養手当, consultations and 要対協 history.
+
+Consultations and 要対協 registrations of the child's siblings (the other residents under 18 of
+its household at T) are counted beside the child's own: what a household's other children went
+through is the first thing a case conference asks about a newborn, who has no history yet.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from features.pointintime.inputs import FeatureGroup, Inputs
+from features.pointintime.inputs import FeatureGroup, Inputs, resident_minors, siblings_total
 from features.timeline.events import Events, Spells
 from features.timeline.population import AsOf
 
@@ -64,11 +69,19 @@ class Consultation(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
-        person, month = as_of.person, as_of.month
+        residents, month = as_of.residents.person, as_of.month
+        total = self.events.count(residents, month)
+        recent = self.events.count(residents, month, within=12)
+        substantiated = self.events.total(residents, month, "substantiated")
+        own = as_of.resident_row
+        minors = resident_minors(as_of, self.inputs)
+        n = self.inputs.n_households
         return {
-            "consultations_total": self.events.count(person, month),
-            "consultations_12m": self.events.count(person, month, within=12),
-            "abuse_substantiated_total": self.events.total(person, month, "substantiated"),
+            "consultations_total": total[own],
+            "consultations_12m": recent[own],
+            "abuse_substantiated_total": substantiated[own],
+            "siblings_consultations_12m": siblings_total(as_of, recent, minors, n),
+            "siblings_abuse_substantiated_total": siblings_total(as_of, substantiated, minors, n),
         }
 
 
@@ -84,9 +97,15 @@ class ChildProtection(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
+        residents, month = as_of.residents.person, as_of.month
+        active = self.spells.active(residents, month).astype(np.float64)
+        ever = self.spells.ever(residents, month).astype(np.float64)
+        own = as_of.resident_row
+        minors = resident_minors(as_of, self.inputs)
+        n = self.inputs.n_households
         return {
-            "child_protection_current": self.spells.active(as_of.person, as_of.month).astype(
-                np.float64
-            ),
-            "child_protection_ever": self.spells.ever(as_of.person, as_of.month).astype(np.float64),
+            "child_protection_current": active[own],
+            "child_protection_ever": ever[own],
+            "siblings_child_protection_current": siblings_total(as_of, active, minors, n),
+            "siblings_child_protection_ever": siblings_total(as_of, ever, minors, n),
         }

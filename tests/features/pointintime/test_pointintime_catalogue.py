@@ -96,8 +96,13 @@ def test_school_screening_keeps_school_features_only_with_the_same_values() -> N
     full = build_features(records, MONTHS)
     school = build_features(records, MONTHS, purposes={"school"})
     catalogue = load_feature_catalogue()
-    expected = [f.name for f in catalogue.features if f.always or f.purpose == "school"]
+    # A school feature that also needs another department's data (the siblings' school year
+    # reaches a child through the registry's household) is not a school-only feature.
+    expected = [
+        f.name for f in catalogue.features if f.always or (f.purpose == "school" and not f.requires)
+    ]
     assert list(school.columns) == [*KEY_COLUMNS, *expected]
+    assert "siblings_late_days_12m_mean" not in school.columns
     assert catalogue.sources_for({"school"}) == SCHOOL_SOURCES
     pd.testing.assert_frame_equal(school, full[school.columns])
 

@@ -419,6 +419,57 @@ def test_consultations_and_child_protection() -> None:
     assert value("C2", "2024-06", "consultations_total") == 0  # held and empty: a true zero
 
 
+def test_siblings_consultations_and_child_protection() -> None:
+    # Everything is C1's: her brother C2 and sister C3 see it, she does not see her own.
+    assert value("C2", "2024-06", "siblings_consultations_12m") == 1  # 1 March 2024
+    assert value("C3", "2024-06", "siblings_abuse_substantiated_total") == 1
+    assert value("C1", "2024-06", "siblings_consultations_12m") == 0
+    assert value("C1", "2024-06", "siblings_abuse_substantiated_total") == 0
+    assert value("C2", "2024-04", "siblings_child_protection_current") == 1
+    assert value("C2", "2024-06", "siblings_child_protection_current") == 0
+    assert value("C2", "2024-06", "siblings_child_protection_ever") == 1
+    assert value("C1", "2024-06", "siblings_child_protection_ever") == 0
+    assert value("C2", "2024-03", "siblings_child_protection_ever") == 0  # registered 12 March
+
+
+def test_siblings_young_carer_identification() -> None:
+    assert value("C3", "2024-05", "siblings_young_carer_identified") == 0
+    assert value("C3", "2024-06", "siblings_young_carer_identified") == 1
+    assert value("C1", "2024-06", "siblings_young_carer_identified") == 0
+
+
+def test_siblings_school_year_is_the_mean_over_reported_pupils() -> None:
+    # C1 is the only pupil: her brother sees her figures, she has no sibling to average.
+    assert value("C2", "2024-06", "siblings_late_days_12m_mean") == 2 * 11
+    assert value("C3", "2024-06", "siblings_absence_nonillness_days_12m_mean") == value(
+        "C1", "2024-06", "absence_nonillness_days_12m"
+    )
+    assert value("C2", "2024-06", "siblings_nurse_visits_12m_mean") == 11
+    assert np.isnan(value("C1", "2024-06", "siblings_late_days_12m_mean"))
+
+
+def test_siblings_mean_leaves_out_the_child_and_the_unreported() -> None:
+    town = Town()
+    for person, birth in (("A", "2012-05-05"), ("B", "2014-05-05"), ("C", "2022-05-05")):
+        town.person(person, birth)
+        town.live(person, "H7", since=birth)
+    for person, late in (("A", 4), ("B", 8)):
+        town.add(
+            "attendance",
+            person,
+            "2024-04-01",
+            known="2024-05-10",
+            target_month="2024-04-01",
+            absence_days=0,
+            illness_absence_days=0,
+            late_days=late,
+        )
+    frame = build_features(town.records(), ["2024-06"]).set_index("person_id")
+    assert frame.loc["C", "siblings_late_days_12m_mean"] == 6  # (4 + 8) / 2
+    assert frame.loc["A", "siblings_late_days_12m_mean"] == 8
+    assert frame.loc["B", "siblings_late_days_12m_mean"] == 4
+
+
 def test_attendance_windows_end_at_the_latest_reported_month() -> None:
     # Latest report known on 1 June: April 2024 (absence 11); March was corrected to 0.
     assert value("C1", "2024-06", "attendance_report_lag_months") == 2

@@ -199,6 +199,38 @@ def test_mothers_age_is_in_completed_years(mother_birth: str, age: int) -> None:
     assert frame.loc[0, "mother_age_at_birth_years"] == age
 
 
+def test_a_marriage_or_adoption_since_the_birth_in_the_household() -> None:
+    # G1's marriage name change of 10 January 2024 (notified 15 January), after all three births.
+    assert value("C3", "2024-03", "household_union_since_birth") == 1
+    assert value("C1", "2024-07", "household_union_since_birth") == 1
+
+
+@pytest.mark.parametrize(
+    ("married", "expected_before", "expected_after"),
+    [("2018-04-01", 0, 0), ("2021-04-01", 0, 1)],
+)
+def test_a_union_before_the_child_was_born_does_not_count(
+    married: str, expected_before: int, expected_after: int
+) -> None:
+    town = Town()
+    town.person("K", "2020-02-02")
+    town.person("M", "1990-01-01", role="adult")
+    town.live("K", "H9", since="2020-02-02")
+    town.live("M", "H9", "head", since="2015-01-01")
+    town.add(
+        "registry_name_change",
+        "M",
+        married,
+        known=married,
+        change_reason="marriage",
+        changed_on=married,
+        notified_on=married,
+    )
+    frame = build_features(town.records(), ["2021-04", "2021-05"]).set_index("as_of_month")
+    assert frame.loc["2021-04", "household_union_since_birth"] == expected_before
+    assert frame.loc["2021-05", "household_union_since_birth"] == expected_after
+
+
 # -- shocks: arrears and income ------------------------------------------------------------------
 
 
@@ -222,7 +254,10 @@ def test_income_bracket_drop_against_the_previous_decision() -> None:
 @pytest.mark.parametrize(
     ("source", "columns"),
     [
-        ("registry_name_change", ["household_divorce_12m"]),
+        ("registry_name_change", ["household_divorce_12m", "household_union_since_birth"]),
+        ("consultation", ["siblings_consultations_12m", "siblings_abuse_substantiated_total"]),
+        ("child_protection", ["siblings_child_protection_ever"]),
+        ("attendance", ["siblings_late_days_12m_mean"]),
         ("epds", ["household_mother_epds_max_36m"]),
         ("birth", ["mother_age_at_birth_years"]),
         ("arrears", ["household_arrears_sum_3m", "household_arrears_sum_12m"]),
