@@ -135,6 +135,12 @@ class Household(FeatureGroup):
             np.where(as_of.relationship == self.grandchild, adult_children[household], 0),
         )
         single = np.where(parent_count == 1, 1.0, np.where(parent_count >= 2, 0.0, np.nan))
+        # A 世帯主 or 配偶者 who came to live in the household after the child did: a new partner
+        # of the parent (a step-parent, 内縁), the registry's plainest trace of one.
+        parent_joined = np.full(n, np.iinfo(np.int64).min)
+        is_parent = adult & np.isin(relationship, [self.head, self.spouse])
+        np.maximum.at(parent_joined, residents.household[is_parent], residents.joined[is_parent])
+        own_joined = residents.joined[as_of.resident_row]
         own_age = as_of.age
         return {
             "single_parent": single,
@@ -148,6 +154,7 @@ class Household(FeatureGroup):
             "moves_24m": self.moves.count(as_of.person, as_of.month, within=24),
             "foreign_nationality": self.nationality.latest(as_of.person, as_of.month, "foreign"),
             "parent_left_household_12m": self._parent_left(as_of),
+            "parent_joined_after_child": (parent_joined[household] > own_joined).astype(np.float64),
         }
 
     def _parent_left(self, as_of: AsOf) -> np.ndarray:

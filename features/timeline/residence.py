@@ -73,6 +73,8 @@ class Snapshot:
     household: np.ndarray
     municipality: np.ndarray
     relationship: np.ndarray
+    # Month the person first began living in this household (住定日 of the earliest spell there).
+    joined: np.ndarray
 
     def position(self, codes: np.ndarray) -> np.ndarray:
         """Row of each person in the snapshot, or -1 if not resident."""
@@ -99,7 +101,12 @@ class ResidenceIndex:
             self.relationships.get_indexer(frame["relationship"].astype("str"))
         )
         resident_from = pd.to_datetime(frame["resident_from"])
-        begun = month_index(resident_from) + 1
+        moved_in = month_index(resident_from)
+        begun = moved_in + 1
+        # A move within the household's address starts a new spell, not a new member.
+        self.joined = (
+            pd.Series(moved_in).groupby([self.person, self.household]).transform("min").to_numpy()
+        )
         self.start = np.maximum(visible_from(frame["known_date"]), begun)
         ended = month_index(pd.to_datetime(frame["resident_until"])) + 1
         self.end = np.where(ended >= NEVER, NEVER, np.maximum(ended, self.start))
@@ -108,7 +115,15 @@ class ResidenceIndex:
         rank = resident_from.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         order = np.lexsort((rank, self.person))
         order = order[self.person[order] >= 0]
-        for name in ("person", "household", "municipality", "relationship", "start", "end"):
+        for name in (
+            "person",
+            "household",
+            "municipality",
+            "relationship",
+            "start",
+            "end",
+            "joined",
+        ):
             setattr(self, name, getattr(self, name)[order])
 
     def relationship_code(self, name: str) -> int:
@@ -125,4 +140,5 @@ class ResidenceIndex:
             household=self.household[index],
             municipality=self.municipality[index],
             relationship=self.relationship[index],
+            joined=self.joined[index],
         )

@@ -151,6 +151,34 @@ def test_a_parent_moving_within_the_household_has_not_left() -> None:
     assert frame.loc["2024-03", "parent_left_household_12m"] == 1  # Q set up another 世帯
 
 
+@pytest.mark.parametrize("with_partner", [True, False])
+def test_a_parent_who_joined_after_the_child(with_partner: bool) -> None:
+    town = Town()
+    town.person("K", "2018-03-03")
+    town.person("M", "1990-01-01", role="adult")
+    town.live("K", "H9", since="2018-03-03", until="2022-01-09")
+    town.live("M", "H9", "head", since="2015-01-01", until="2022-01-09")
+    # The whole household moves within the town in January 2022: new spells, same members.
+    town.live("K", "H9", since="2022-01-10", reason="moved_within")
+    town.live("M", "H9", "head", since="2022-01-10", reason="moved_within")
+    if with_partner:
+        town.person("P", "1988-01-01", sex="M", role="adult")
+        town.live("P", "H9", "spouse", since="2021-06-01", until="2022-01-09")
+        town.live("P", "H9", "spouse", since="2022-01-10", reason="moved_within")
+    frame = build_features(town.records(), ["2021-06", "2021-07", "2022-03"]).set_index(
+        "as_of_month"
+    )
+    joined = frame["parent_joined_after_child"]
+    assert joined["2021-06"] == 0  # P moves in on 1 June itself: not before the instant
+    assert joined["2021-07"] == int(with_partner)
+    assert joined["2022-03"] == int(with_partner)  # the move does not make anyone new
+
+
+def test_the_family_parents_did_not_join_after_the_children() -> None:
+    assert value("C3", "2024-03", "parent_joined_after_child") == 0
+    assert value("C1", "2024-07", "parent_joined_after_child") == 0
+
+
 def test_a_divorce_name_change_in_the_household() -> None:
     assert value("C1", "2024-04", "household_divorce_12m") == 0  # notified 2 April
     assert value("C1", "2024-05", "household_divorce_12m") == 1
