@@ -2,6 +2,10 @@
 
 The mother's records are tied to the child through the newborn record (出生), which names the
 mother's 母子記録番号; a link counts at T only when that newborn record was itself known.
+
+The siblings' checkups, vaccinations and pregnancy notifications (of the other residents under
+18 of the household at T) are offered beside the child's own: they speak for the household the
+child lives in, also for a child past the age of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +15,13 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.pointintime.inputs import FeatureGroup, Inputs
+from features.pointintime.inputs import (
+    FeatureGroup,
+    Inputs,
+    resident_minors,
+    siblings_mean,
+    siblings_total,
+)
 from features.timeline.events import Events
 from features.timeline.months import NEVER, month_index
 from features.timeline.population import AsOf
@@ -48,9 +58,14 @@ class InfantCheckup(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
+        residents, own = as_of.residents.person, as_of.resident_row
+        missed = self.checkups.total(residents, as_of.month, "missed")
         return {
             "infant_checkups_due": self.checkups.count(as_of.person, as_of.month),
-            "infant_checkups_missed": self.checkups.total(as_of.person, as_of.month, "missed"),
+            "infant_checkups_missed": missed[own],
+            "siblings_infant_checkups_missed": siblings_total(
+                as_of, missed, resident_minors(as_of, self.inputs), self.inputs.n_households
+            ),
         }
 
 
@@ -66,9 +81,14 @@ class Vaccination(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
+        residents, own = as_of.residents.person, as_of.resident_row
+        missed = self.vaccinations.total(residents, as_of.month, "missed")
         return {
             "vaccinations_due": self.vaccinations.count(as_of.person, as_of.month),
-            "vaccinations_missed": self.vaccinations.total(as_of.person, as_of.month, "missed"),
+            "vaccinations_missed": missed[own],
+            "siblings_vaccinations_missed": siblings_total(
+                as_of, missed, resident_minors(as_of, self.inputs), self.inputs.n_households
+            ),
         }
 
 
@@ -130,8 +150,16 @@ class Pregnancy(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
-        week = self.weeks.latest(as_of.person, as_of.month, "week")
-        return {"pregnancy_notification_week": np.where(as_of.age < _YOUNG_MONTHS, week, np.nan)}
+        residents = as_of.residents.person
+        age = self.inputs.population.people.age(residents, as_of.month)
+        week = self.weeks.latest(residents, as_of.month, "week")
+        week = np.where(age < _YOUNG_MONTHS, week, np.nan)
+        return {
+            "pregnancy_notification_week": week[as_of.resident_row],
+            "siblings_pregnancy_notification_week_mean": siblings_mean(
+                as_of, week, resident_minors(as_of, self.inputs), self.inputs.n_households
+            ),
+        }
 
 
 class Epds(FeatureGroup):

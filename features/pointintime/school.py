@@ -160,7 +160,8 @@ class HealthCheck(FeatureGroup):
         )
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
-        person, month = as_of.person, as_of.month
+        # Every resident at once: the siblings' growth is read from the same pass.
+        person, month = as_of.residents.person, as_of.month
         tally = self.measurements
         weight = tally.latest(person, month, "weight")
         height = tally.latest(person, month, "height")
@@ -177,10 +178,15 @@ class HealthCheck(FeatureGroup):
         change = np.where(
             elapsed > 0, (weight - before_weight) / np.where(elapsed > 0, elapsed, 1) * 12, np.nan
         )
+        z = weight_z(weight, age_years, female)
+        own = as_of.resident_row
         return {
-            "weight_for_age_z": weight_z(weight, age_years, female),
-            "obesity_degree_pct": obesity_degree(weight, height, age_years, female),
-            "weight_change_kg_per_year": change,
+            "weight_for_age_z": z[own],
+            "obesity_degree_pct": obesity_degree(weight, height, age_years, female)[own],
+            "weight_change_kg_per_year": change[own],
+            "siblings_weight_for_age_z_mean": siblings_mean(
+                as_of, z, resident_minors(as_of, self.inputs), self.inputs.n_households
+            ),
         }
 
 

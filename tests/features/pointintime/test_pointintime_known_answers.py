@@ -567,3 +567,19 @@ def test_maternal_and_child_health() -> None:
     assert value("C3", "2024-07", "mother_epds_latest") == 4
     assert value("C3", "2024-03", "mother_epds_latest") == 6
     assert np.isnan(value("C2", "2024-06", "pregnancy_notification_week"))  # over 3 years
+
+
+def test_siblings_checkups_vaccinations_pregnancy_and_growth() -> None:
+    # C3's missed 4-month checkup is recorded on 1 June, so it is seen from July.
+    assert value("C1", "2024-06", "siblings_infant_checkups_missed") == 0
+    assert value("C1", "2024-07", "siblings_infant_checkups_missed") == 1
+    assert value("C3", "2024-07", "siblings_infant_checkups_missed") == 0
+    assert value("C2", "2024-05", "siblings_vaccinations_missed") == 0  # recorded 1 May
+    assert value("C2", "2024-06", "siblings_vaccinations_missed") == 1
+    # C3's pregnancy was notified at week 10; C1 and C2 are past 3, so C3 has none to average.
+    assert value("C1", "2024-06", "siblings_pregnancy_notification_week_mean") == 10
+    assert np.isnan(value("C3", "2024-06", "siblings_pregnancy_notification_week_mean"))
+    assert value("C2", "2024-06", "siblings_weight_for_age_z_mean") == pytest.approx(
+        (38.0 - 34.1) / 7.0
+    )
+    assert np.isnan(value("C1", "2024-06", "siblings_weight_for_age_z_mean"))
