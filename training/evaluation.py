@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.metrics import Metrics, evaluate
+from training.metrics import Metrics, RatioIntervals, bootstrap_ratio_intervals, evaluate
 
 __all__ = ["RATIO_METRICS", "OracleGap", "oracle_gap", "true_risk_column"]
 
@@ -31,6 +31,8 @@ class OracleGap:
     oracle: Metrics
     # Share of the test rows that had a true risk (the metrics use only those rows).
     coverage: float
+    # How precisely the test rows pin the ratios down (a bootstrap over children).
+    intervals: RatioIntervals | None = None
 
     @property
     def ratios(self) -> dict[str, float]:
@@ -79,10 +81,20 @@ def oracle_gap(
         return None
     months = joined["as_of_month"].to_numpy(dtype=str)[known]
     y_known = np.asarray(y, dtype=np.float64)[known]
+    model_scores = np.asarray(scores, dtype=np.float64)[known]
+    both_classes = 0 < y_known.sum() < len(y_known)
     return OracleGap(
-        model=evaluate(
-            y_known, np.asarray(scores)[known], months, capacity=capacity, ece_bins=ece_bins
-        ),
+        model=evaluate(y_known, model_scores, months, capacity=capacity, ece_bins=ece_bins),
         oracle=evaluate(y_known, risk[known], months, capacity=capacity, ece_bins=ece_bins),
         coverage=float(known.mean()),
+        intervals=bootstrap_ratio_intervals(
+            y_known,
+            model_scores,
+            risk[known],
+            months,
+            joined["person_id"].to_numpy(dtype=str)[known],
+            capacity=capacity,
+        )
+        if both_classes
+        else None,
     )

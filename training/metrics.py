@@ -17,6 +17,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 __all__ = [
     "Metrics",
+    "RatioIntervals",
+    "bootstrap_ratio_intervals",
     "calibration_table",
     "evaluate",
     "evaluate_by",
@@ -186,3 +188,82 @@ def threshold_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class RatioIntervals:
+    """Percentile intervals of model / reference ratios over a cluster bootstrap."""
+
+    level: float
+    resamples: int
+    roc_auc: tuple[float, float]
+    recall_at_capacity: tuple[float, float]
+
+
+def _weighted_auc(codes: np.ndarray, n_values: int, positive: np.ndarray, w: np.ndarray) -> float:
+    """ROC AUC with row weights `w`, ties counted half.
+
+    `codes` ranks each row's score among the distinct scores (0 = lowest), so one sort serves
+    every resample: per distinct score, the positives' and negatives' weight; each positive
+    beats the negatives' weight below its score and half of that at its score.
+    """
+    pos = np.bincount(codes[positive], w[positive], minlength=n_values)
+    neg = np.bincount(codes[~positive], w[~positive], minlength=n_values)
+    below = np.cumsum(neg) - neg
+    denominator = pos.sum() * neg.sum()
+    return float((pos * (below + 0.5 * neg)).sum() / denominator) if denominator else math.nan
+
+
+def bootstrap_ratio_intervals(
+    y: np.ndarray,
+    model_scores: np.ndarray,
+    reference_scores: np.ndarray,
+    months: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    capacity: float,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> RatioIntervals:
+    """How precisely the test rows pin down model / reference for ROC AUC and recall.
+
+    A Poisson bootstrap over clusters (a child's months move together, as they are not
+    independent rows): each cluster is drawn a Poisson(1) number of times, and both scores are
+    measured on the same draw, so the interval is of the paired ratio. The flags at capacity
+    stay those of the full test period (a resample does not re-rank the months).
+    """
+    positive = np.asarray(y, dtype=np.float64) == 1
+    cluster_codes = np.asarray(pd.factorize(pd.Series(np.asarray(clusters)).astype(str))[0])
+    n_clusters = int(cluster_codes.max()) + 1 if len(cluster_codes) else 0
+    ranked = []
+    for scores in (model_scores, reference_scores):
+        values, codes = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True)
+        hits = flag_at_capacity(scores, months, capacity) & positive
+        ranked.append((codes, len(values), hits))
+    rng = np.random.default_rng(seed)
+    auc_ratio = np.full(resamples, np.nan)
+    recall_ratio = np.full(resamples, np.nan)
+    for j in range(resamples):
+        w = rng.poisson(1.0, n_clusters).astype(np.float64)[cluster_codes]
+        (m_codes, m_n, m_hits), (r_codes, r_n, r_hits) = ranked
+        reference_auc = _weighted_auc(r_codes, r_n, positive, w)
+        if reference_auc > 0:
+            auc_ratio[j] = _weighted_auc(m_codes, m_n, positive, w) / reference_auc
+        reference_found = w[r_hits].sum()
+        if reference_found > 0:
+            recall_ratio[j] = w[m_hits].sum() / reference_found
+    tail = (1 - level) / 2 * 100
+
+    def interval(ratio: np.ndarray) -> tuple[float, float]:
+        ratio = ratio[np.isfinite(ratio)]
+        if not len(ratio):
+            return (math.nan, math.nan)
+        return (float(np.percentile(ratio, tail)), float(np.percentile(ratio, 100 - tail)))
+
+    return RatioIntervals(
+        level=level,
+        resamples=resamples,
+        roc_auc=interval(auc_ratio),
+        recall_at_capacity=interval(recall_ratio),
+    )

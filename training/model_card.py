@@ -154,6 +154,15 @@ def render_model_card(result: HardshipResult, config: TrainingConfig, frame: Tra
             f"{_f(ratios['pr_auc'])}, recall at capacity {_f(ratios['recall_at_capacity'])} "
             f"(coverage {result.oracle.coverage:.0%} of test rows).",
         ]
+        intervals = result.oracle.intervals
+        if intervals is not None:
+            lines.append(
+                f"{intervals.level:.0%} intervals from {intervals.resamples} bootstrap resamples "
+                f"of the test children: ROC AUC ratio {_f(intervals.roc_auc[0])} to "
+                f"{_f(intervals.roc_auc[1])}, recall ratio {_f(intervals.recall_at_capacity[0])} "
+                f"to {_f(intervals.recall_at_capacity[1])}; a bar inside an interval is not "
+                "settled by this test period."
+            )
     if result.leave_one_out:
         lines += [
             "",

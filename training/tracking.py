@@ -65,6 +65,11 @@ def flat_metrics(result: HardshipResult) -> dict[str, float]:
     if result.oracle is not None:
         put(("oracle",), result.oracle.oracle.as_dict())
         put(("oracle_ratio",), result.oracle.ratios)
+        intervals = result.oracle.intervals
+        if intervals is not None:
+            for metric in ("roc_auc", "recall_at_capacity"):
+                low, high = getattr(intervals, metric)
+                put(("oracle_ratio_interval", metric), {"low": low, "high": high})
     for municipality, metrics in result.leave_one_out.items():
         put(("leave_one_out", municipality), metrics.as_dict())
     put(("share",), {k: float(v) for k, v in result.audit.shares.items()})

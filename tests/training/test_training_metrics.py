@@ -6,8 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from training.metrics import (
+    _weighted_auc,
+    bootstrap_ratio_intervals,
     calibration_table,
     evaluate,
     evaluate_by,
@@ -86,3 +89,56 @@ def test_threshold_table_reads_thresholds_from_the_reference_scores() -> None:
     assert table["threshold"].tolist() == pytest.approx([0.95, 0.75])
     assert table["flagged"].tolist() == [0, 1]
     assert table["recall"].tolist() == [0.0, 1.0]
+
+
+def _separable(n_children: int, months: int, noise: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Rows of children over months: the true risk, outcomes from it, a noisy model score."""
+    rng = np.random.default_rng(seed)
+    child = np.repeat(np.arange(n_children), months)
+    risk = np.repeat(rng.beta(1, 30, n_children), months)
+    # One onset counts in every month whose window holds it: a child's labels move together.
+    y = np.repeat(rng.random(n_children), months) < risk
+    y = y.astype(float)
+    # The model's error is the child's (its features), the same in each of its months.
+    model = risk * np.repeat(np.exp(rng.normal(0, noise, n_children)), months)
+    month = np.tile(np.arange(months), n_children).astype(str)
+    return y, model, risk, month, child
+
+
+def test_weighted_auc_matches_sklearn_with_weights_and_ties() -> None:
+    rng = np.random.default_rng(3)
+    y = (rng.random(5_000) < 0.1).astype(float)
+    scores = np.round(rng.random(5_000) + 0.3 * y, 2)  # many ties
+    weights = rng.poisson(1.0, 5_000).astype(float)
+    values, codes = np.unique(scores, return_inverse=True)
+    ours = _weighted_auc(codes, len(values), y == 1, weights)
+    assert ours == pytest.approx(roc_auc_score(y, scores, sample_weight=weights), abs=1e-12)
+
+
+def test_a_model_equal_to_the_reference_has_a_ratio_of_exactly_one() -> None:
+    y, _, risk, month, child = _separable(2_000, 6, 0.0, seed=1)
+    intervals = bootstrap_ratio_intervals(y, risk, risk, month, child, capacity=0.05)
+    assert intervals.roc_auc == (1.0, 1.0)
+    assert intervals.recall_at_capacity == (1.0, 1.0)
+
+
+def test_the_interval_holds_the_ratio_and_narrows_with_more_children() -> None:
+    widths = []
+    for n_children in (2_000, 32_000):
+        y, model, risk, month, child = _separable(n_children, 3, 1.0, seed=2)
+        intervals = bootstrap_ratio_intervals(y, model, risk, month, child, capacity=0.05)
+        point = roc_auc_score(y, model) / roc_auc_score(y, risk)
+        low, high = intervals.roc_auc
+        assert low < point < high
+        widths.append(high - low)
+    assert high < 1.0  # with enough children, a noisy copy of the risk is surely worse
+    assert widths[1] < widths[0] / 2
+
+
+def test_a_childs_months_are_resampled_together() -> None:
+    # The same children, six months each: treating each row as its own cluster pretends to
+    # six times the information and gives a narrower interval than resampling children does.
+    y, model, risk, month, child = _separable(2_000, 6, 1.0, seed=4)
+    by_child = bootstrap_ratio_intervals(y, model, risk, month, child, capacity=0.05)
+    by_row = bootstrap_ratio_intervals(y, model, risk, month, np.arange(len(y)), capacity=0.05)
+    assert by_child.roc_auc[1] - by_child.roc_auc[0] > by_row.roc_auc[1] - by_row.roc_auc[0]

@@ -44,6 +44,9 @@ def test_oracle_gap_compares_the_same_rows(poverty) -> None:
     assert gap.oracle.roc_auc > 0.7
     assert 0.8 < gap.ratios["roc_auc"] <= 1.05
     assert gap.ratios["roc_auc"] == pytest.approx(gap.model.roc_auc / gap.oracle.roc_auc)
+    assert gap.intervals is not None
+    low, high = gap.intervals.roc_auc
+    assert low <= gap.ratios["roc_auc"] <= high
 
 
 def test_leave_one_municipality_out_scores_every_town(poverty, prepared) -> None:
@@ -73,6 +76,7 @@ def test_model_card_has_every_section(poverty, training_frame) -> None:
     ):
         assert heading in card
     assert "世帯の所得段階" in card  # labels come from the feature catalogue
+    assert "intervals from 200 bootstrap resamples of the test children" in card
 
 
 def test_bundle_scores_what_the_pipeline_measured(poverty, prepared) -> None:
