@@ -110,12 +110,22 @@ FEATURE_RULES: Final[Mapping[str, Rule]] = {
     "household_arrears_sum_12m": Rule("integer", 0, 12000),
 }
 _WINDOW: Final = re.compile(r"_(\d+)m$")
+_MEAN: Final = "_mean"
 
 
 def rule_for(name: str, unit: Unit) -> Rule:
-    """The rule of one feature: its own, else its unit's narrowed by its window."""
+    """The rule of one feature: its own, else its unit's narrowed by its window.
+
+    A mean over the siblings (`..._mean`) lies in the range of what it averages but need not
+    be whole: three siblings late 1, 2 and 2 days average 1.67.
+    """
     if name in FEATURE_RULES:
         return FEATURE_RULES[name]
+    if name.endswith(_MEAN):
+        averaged = rule_for(name.removesuffix(_MEAN), unit)
+        if averaged.allowed is not None:
+            return Rule("number", min(averaged.allowed), max(averaged.allowed))
+        return Rule("number", averaged.minimum, averaged.maximum)
     rule = UNIT_RULES[unit]
     window = _WINDOW.search(name)
     if unit == "days" and window:

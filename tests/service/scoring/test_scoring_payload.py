@@ -72,6 +72,8 @@ def test_values_land_in_column_order_and_missing_ones_are_listed(schema: Payload
         ("mother_epds_max", 31, "out of range"),
         ("weight_for_age_z", float("inf"), "finite"),
         ("household_income_bracket", [1], "got list"),
+        ("siblings_late_days_12m_mean", 366.5, "out of range"),  # a mean of 12-month windows
+        ("siblings_pregnancy_notification_week_mean", -1.0, "out of range"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_field_named(
@@ -92,6 +94,8 @@ def test_a_bad_value_is_refused_with_its_field_named(
         ("weight_change_kg_per_year", -3.2),
         ("single_parent", False),
         ("birth_weight_g", 2400.5),
+        ("siblings_late_days_12m_mean", 1.67),  # three siblings late 1, 2 and 2 days
+        ("siblings_nurse_visits_12m_mean", 0.5),
     ],
 )
 def test_plausible_values_pass(schema: PayloadSchema, field: str, value: object) -> None:
