@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.metrics import Metrics, RatioIntervals, bootstrap_ratio_intervals, evaluate
+from training.metrics import Metrics, PairedIntervals, bootstrap_ratio_intervals, evaluate
 
 __all__ = ["RATIO_METRICS", "OracleGap", "oracle_gap", "true_risk_column"]
 
@@ -32,7 +32,7 @@ class OracleGap:
     # Share of the test rows that had a true risk (the metrics use only those rows).
     coverage: float
     # How precisely the test rows pin the ratios down (a bootstrap over children).
-    intervals: RatioIntervals | None = None
+    intervals: PairedIntervals | None = None
 
     @property
     def ratios(self) -> dict[str, float]:

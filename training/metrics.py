@@ -17,7 +17,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 __all__ = [
     "Metrics",
-    "RatioIntervals",
+    "PairedIntervals",
+    "bootstrap_difference_intervals",
     "bootstrap_ratio_intervals",
     "calibration_table",
     "evaluate",
@@ -191,8 +192,9 @@ def threshold_table(
 
 
 @dataclass(frozen=True)
-class RatioIntervals:
-    """Percentile intervals of model / reference ratios over a cluster bootstrap."""
+class PairedIntervals:
+    """Percentile intervals of a paired comparison of two scores (a ratio or a difference)
+    over a cluster bootstrap of the same rows."""
 
     level: float
     resamples: int
@@ -214,6 +216,52 @@ def _weighted_auc(codes: np.ndarray, n_values: int, positive: np.ndarray, w: np.
     return float((pos * (below + 0.5 * neg)).sum() / denominator) if denominator else math.nan
 
 
+def _paired_resamples(
+    y: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    months: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    capacity: float,
+    resamples: int,
+    seed: int,
+) -> np.ndarray:
+    """ROC AUC and recall at capacity of both scores on each resample: shape (resamples, 4),
+    columns AUC first, AUC second, recall first, recall second.
+
+    A Poisson bootstrap over clusters (a child's months move together, as they are not
+    independent rows): each cluster is drawn a Poisson(1) number of times, and both scores are
+    measured on the same draw. The flags at capacity stay those of the full test period (a
+    resample does not re-rank the months).
+    """
+    positive = np.asarray(y, dtype=np.float64) == 1
+    cluster_codes = np.asarray(pd.factorize(pd.Series(np.asarray(clusters)).astype(str))[0])
+    n_clusters = int(cluster_codes.max()) + 1 if len(cluster_codes) else 0
+    ranked = []
+    for scores in (first, second):
+        values, codes = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True)
+        hits = flag_at_capacity(scores, months, capacity) & positive
+        ranked.append((codes, len(values), hits))
+    rng = np.random.default_rng(seed)
+    out = np.full((resamples, 4), np.nan)
+    for j in range(resamples):
+        w = rng.poisson(1.0, n_clusters).astype(np.float64)[cluster_codes]
+        found = w[positive].sum()
+        for k, (codes, n_values, hits) in enumerate(ranked):
+            out[j, k] = _weighted_auc(codes, n_values, positive, w)
+            out[j, 2 + k] = w[hits].sum() / found if found > 0 else math.nan
+    return out
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return (math.nan, math.nan)
+    tail = (1 - level) / 2 * 100
+    return (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
+
+
 def bootstrap_ratio_intervals(
     y: np.ndarray,
     model_scores: np.ndarray,
@@ -225,45 +273,51 @@ def bootstrap_ratio_intervals(
     resamples: int = 200,
     level: float = 0.95,
     seed: int = 0,
-) -> RatioIntervals:
-    """How precisely the test rows pin down model / reference for ROC AUC and recall.
-
-    A Poisson bootstrap over clusters (a child's months move together, as they are not
-    independent rows): each cluster is drawn a Poisson(1) number of times, and both scores are
-    measured on the same draw, so the interval is of the paired ratio. The flags at capacity
-    stay those of the full test period (a resample does not re-rank the months).
-    """
-    positive = np.asarray(y, dtype=np.float64) == 1
-    cluster_codes = np.asarray(pd.factorize(pd.Series(np.asarray(clusters)).astype(str))[0])
-    n_clusters = int(cluster_codes.max()) + 1 if len(cluster_codes) else 0
-    ranked = []
-    for scores in (model_scores, reference_scores):
-        values, codes = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True)
-        hits = flag_at_capacity(scores, months, capacity) & positive
-        ranked.append((codes, len(values), hits))
-    rng = np.random.default_rng(seed)
-    auc_ratio = np.full(resamples, np.nan)
-    recall_ratio = np.full(resamples, np.nan)
-    for j in range(resamples):
-        w = rng.poisson(1.0, n_clusters).astype(np.float64)[cluster_codes]
-        (m_codes, m_n, m_hits), (r_codes, r_n, r_hits) = ranked
-        reference_auc = _weighted_auc(r_codes, r_n, positive, w)
-        if reference_auc > 0:
-            auc_ratio[j] = _weighted_auc(m_codes, m_n, positive, w) / reference_auc
-        reference_found = w[r_hits].sum()
-        if reference_found > 0:
-            recall_ratio[j] = w[m_hits].sum() / reference_found
-    tail = (1 - level) / 2 * 100
-
-    def interval(ratio: np.ndarray) -> tuple[float, float]:
-        ratio = ratio[np.isfinite(ratio)]
-        if not len(ratio):
-            return (math.nan, math.nan)
-        return (float(np.percentile(ratio, tail)), float(np.percentile(ratio, 100 - tail)))
-
-    return RatioIntervals(
-        level=level,
+) -> PairedIntervals:
+    """How precisely the test rows pin down model / reference for ROC AUC and recall."""
+    draws = _paired_resamples(
+        y,
+        model_scores,
+        reference_scores,
+        months,
+        clusters,
+        capacity=capacity,
         resamples=resamples,
-        roc_auc=interval(auc_ratio),
-        recall_at_capacity=interval(recall_ratio),
+        seed=seed,
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = draws[:, 0] / draws[:, 1]
+        recall = draws[:, 2] / draws[:, 3]
+    return PairedIntervals(level, resamples, _interval(auc, level), _interval(recall, level))
+
+
+def bootstrap_difference_intervals(
+    y: np.ndarray,
+    scores: np.ndarray,
+    other_scores: np.ndarray,
+    months: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    capacity: float,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> PairedIntervals:
+    """How precisely the test rows pin down scores minus other_scores for ROC AUC and recall
+    (a challenger against its champion on the same rows)."""
+    draws = _paired_resamples(
+        y,
+        scores,
+        other_scores,
+        months,
+        clusters,
+        capacity=capacity,
+        resamples=resamples,
+        seed=seed,
+    )
+    return PairedIntervals(
+        level,
+        resamples,
+        _interval(draws[:, 0] - draws[:, 1], level),
+        _interval(draws[:, 2] - draws[:, 3], level),
     )

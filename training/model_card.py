@@ -224,6 +224,17 @@ def render_model_card(result: HardshipResult, config: TrainingConfig, frame: Tra
                 _metrics_row("this model", m),
                 _metrics_row(f"champion v{champion.version}", champion.metrics),
             ]
+            if champion.difference is not None:
+                d = champion.difference
+                lines += [
+                    "",
+                    f"This model minus the champion, {d.level:.0%} intervals from "
+                    f"{d.resamples} bootstrap resamples of the same test children: ROC AUC "
+                    f"{d.roc_auc[0]:+.4f} to {d.roc_auc[1]:+.4f}, recall at capacity "
+                    f"{d.recall_at_capacity[0]:+.4f} to {d.recall_at_capacity[1]:+.4f}. An "
+                    "interval that holds 0 is a difference this test period cannot tell apart "
+                    "from chance.",
+                ]
     if result.human_review is not None:
         from training.reviews import model_card_section
 

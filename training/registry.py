@@ -249,8 +249,26 @@ def _judge(
         reasons.append(
             f"{metric} {mine:.4f} vs champion v{champion} {theirs:.4f} on the same test period "
             f"(tolerance {tolerance}): {'not worse' if checks[metric] else 'worse'}"
+            + _noise(tags, metric)
         )
     return checks, reasons
+
+
+def _noise(tags: Mapping[str, str], metric: str) -> str:
+    """The difference's 95 % interval over resamples of the test children, in words: a
+    data scientist reads whether the gate decided on the models or on the test period's luck.
+    The gate itself stays the configured tolerance."""
+    low = _number(tags, f"champion.{metric}_difference_low")
+    high = _number(tags, f"champion.{metric}_difference_high")
+    if math.isnan(low) or math.isnan(high):
+        return ""
+    if low > 0:
+        verdict = "better beyond this test period's noise"
+    elif high < 0:
+        verdict = "worse beyond this test period's noise"
+    else:
+        verdict = "within this test period's noise"
+    return f"; difference 95 % interval {low:+.4f} to {high:+.4f}, {verdict}"
 
 
 def promote(

@@ -118,6 +118,11 @@ def version_tags(result: HardshipResult, report: TrainingReport) -> dict[str, st
             tags["champion.roc_auc"] = f"{champion.metrics.roc_auc:.6f}"
             tags["champion.recall_at_capacity"] = f"{champion.metrics.recall_at_capacity:.6f}"
             tags["champion.ece"] = f"{champion.metrics.ece:.6f}"
+        if champion.difference is not None:
+            for metric in ("roc_auc", "recall_at_capacity"):
+                low, high = getattr(champion.difference, metric)
+                tags[f"champion.{metric}_difference_low"] = f"{low:.6f}"
+                tags[f"champion.{metric}_difference_high"] = f"{high:.6f}"
         else:
             tags["champion.reason"] = champion.reason
     return tags

@@ -47,6 +47,8 @@ from training.fit import FitResult, Fitter, fit_local
 from training.frame import TrainingFrame, TrainingFrameError
 from training.metrics import (
     Metrics,
+    PairedIntervals,
+    bootstrap_difference_intervals,
     calibration_table,
     evaluate,
     evaluate_by,
@@ -170,6 +172,9 @@ class ChampionComparison:
     version: str
     metrics: Metrics | None
     reason: str = ""
+    # Challenger minus champion on resamples of the same test children: whether a difference
+    # is more than this test period's noise.
+    difference: PairedIntervals | None = None
 
     @property
     def comparable(self) -> bool:
@@ -638,7 +643,7 @@ def train_hardship(
     thresholds = threshold_table(
         p_calibration, y_test, p_test, months_test, config.threshold_capacities
     )
-    comparison = _compare_champion(champion, frame, test, y_test, months_test, config)
+    comparison = _compare_champion(champion, frame, test, y_test, p_test, months_test, config)
     operating = thresholds.loc[np.isclose(thresholds["capacity"], capacity), "threshold"]
     bundle.metadata.update(
         {
@@ -719,6 +724,7 @@ def _compare_champion(
     frame: TrainingFrame,
     test: np.ndarray,
     y_test: np.ndarray,
+    p_test: np.ndarray,
     months_test: np.ndarray,
     config: TrainingConfig,
 ) -> ChampionComparison | None:
@@ -738,7 +744,19 @@ def _compare_champion(
     metrics = evaluate(
         y_test, p, months_test, capacity=config.capacity, ece_bins=config.calibration.ece_bins
     )
-    return ChampionComparison(champion.version, metrics)
+    difference = (
+        bootstrap_difference_intervals(
+            y_test,
+            p_test,
+            p,
+            months_test,
+            frame.data["person_id"].iloc[test].to_numpy(dtype=str),
+            capacity=config.capacity,
+        )
+        if 0 < np.nansum(y_test) < len(y_test)
+        else None
+    )
+    return ChampionComparison(champion.version, metrics, difference=difference)
 
 
 # -- all hardships -------------------------------------------------------------------------------

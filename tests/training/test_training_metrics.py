@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from training.metrics import (
     _weighted_auc,
+    bootstrap_difference_intervals,
     bootstrap_ratio_intervals,
     calibration_table,
     evaluate,
@@ -142,3 +143,14 @@ def test_a_childs_months_are_resampled_together() -> None:
     by_child = bootstrap_ratio_intervals(y, model, risk, month, child, capacity=0.05)
     by_row = bootstrap_ratio_intervals(y, model, risk, month, np.arange(len(y)), capacity=0.05)
     assert by_child.roc_auc[1] - by_child.roc_auc[0] > by_row.roc_auc[1] - by_row.roc_auc[0]
+
+
+def test_a_challenger_against_its_champion_on_the_same_children() -> None:
+    y, model, risk, month, child = _separable(8_000, 3, 1.0, seed=5)
+    same = bootstrap_difference_intervals(y, model, model, month, child, capacity=0.05)
+    assert same.roc_auc == (0.0, 0.0) and same.recall_at_capacity == (0.0, 0.0)
+    # The true risk against a noisy copy of it: better beyond noise, in AUC and in recall.
+    better = bootstrap_difference_intervals(y, risk, model, month, child, capacity=0.05)
+    assert better.roc_auc[0] > 0
+    point = roc_auc_score(y, risk) - roc_auc_score(y, model)
+    assert better.roc_auc[0] < point < better.roc_auc[1]

@@ -145,8 +145,15 @@ def test_promotion_moves_the_champion_only_when_gates_pass(
     tags = client.get_model_version(name, version).tags
     assert tags["champion.version"] == "1" and tags["champion.comparable"] == "true"
     assert float(tags["champion.roc_auc"]) == pytest.approx(float(tags["test.roc_auc"]))
+    assert float(tags["champion.roc_auc_difference_low"]) == 0.0
+    assert float(tags["champion.roc_auc_difference_high"]) == 0.0
+    from training.model_card import render_model_card
+
+    card = render_model_card(second.results["abuse"], cheap, training_frame)
+    assert "This model minus the champion" in card and "ROC AUC +0.0000 to +0.0000" in card
     decision = promote("abuse", store, lenient)
     assert decision.promoted and decision.champion_before == "1"
+    assert "within this test period's noise" in decision.reasons[1]
     assert _aliases(client, name) == {CHAMPION: version}
     assert client.get_model_version(name, "1").tags["promotion.replaced_by"] == version
 
@@ -168,4 +175,6 @@ def test_promotion_moves_the_champion_only_when_gates_pass(
     tags = client.get_model_version(name, worse_version).tags
     assert tags["promotion.decision"] == "rejected"
     assert any("worse" in reason for reason in json.loads(tags["promotion.reasons"]))
+    assert float(tags["champion.roc_auc_difference_high"]) < 0
+    assert "worse beyond this test period's noise" in rejected.reasons[1]
     assert client.get_model_version(name, version).tags.get("promotion.replaced_by") is None
