@@ -101,12 +101,8 @@ class ResidenceIndex:
             self.relationships.get_indexer(frame["relationship"].astype("str"))
         )
         resident_from = pd.to_datetime(frame["resident_from"])
-        moved_in = month_index(resident_from)
-        begun = moved_in + 1
-        # A move within the household's address starts a new spell, not a new member.
-        self.joined = (
-            pd.Series(moved_in).groupby([self.person, self.household]).transform("min").to_numpy()
-        )
+        self.moved_in = month_index(resident_from)
+        begun = self.moved_in + 1
         self.start = np.maximum(visible_from(frame["known_date"]), begun)
         ended = month_index(pd.to_datetime(frame["resident_until"])) + 1
         self.end = np.where(ended >= NEVER, NEVER, np.maximum(ended, self.start))
@@ -122,7 +118,7 @@ class ResidenceIndex:
             "relationship",
             "start",
             "end",
-            "joined",
+            "moved_in",
         ):
             setattr(self, name, getattr(self, name)[order])
 
@@ -140,5 +136,20 @@ class ResidenceIndex:
             household=self.household[index],
             municipality=self.municipality[index],
             relationship=self.relationship[index],
-            joined=self.joined[index],
+            joined=self._joined(as_of, index),
         )
+
+    def _joined(self, as_of: int, current: np.ndarray) -> np.ndarray:
+        """For each current spell, the earliest month its person moved into its household,
+        over the spells known at T: a move within the household's address starts a new spell,
+        not a new member, and a back-dated spell notified later must not change what T saw."""
+        known = np.flatnonzero(self.start <= as_of)
+        width = np.int64(len(self.households) + 1)
+        key = self.person[known].astype(np.int64) * width + self.household[known]
+        order = np.lexsort((self.moved_in[known], key))
+        key, earliest = key[order], self.moved_in[known][order]
+        first = np.r_[True, key[1:] != key[:-1]]
+        key, earliest = key[first], earliest[first]
+        wanted = self.person[current].astype(np.int64) * width + self.household[current]
+        # Every current spell is itself known, so its key is always found.
+        return np.asarray(earliest[np.searchsorted(key, wanted)])

@@ -174,6 +174,19 @@ def test_a_parent_who_joined_after_the_child(with_partner: bool) -> None:
     assert joined["2022-03"] == int(with_partner)  # the move does not make anyone new
 
 
+def test_a_back_dated_registration_counts_only_once_it_is_known() -> None:
+    town = Town()
+    town.person("K", "2018-03-03")
+    town.person("P", "1988-01-01", sex="M", role="adult")
+    town.live("K", "H9", since="2018-03-03")
+    town.live("P", "H9", "spouse", since="2021-06-01")
+    # P's earlier years in the household, notified only in February 2022.
+    town.live("P", "H9", "spouse", since="2016-01-01", until="2021-05-31", known="2022-02-01")
+    frame = build_features(town.records(), ["2021-07", "2022-03"]).set_index("as_of_month")
+    assert frame.loc["2021-07", "parent_joined_after_child"] == 1  # as the registry read then
+    assert frame.loc["2022-03", "parent_joined_after_child"] == 0  # P was there before K
+
+
 def test_the_family_parents_did_not_join_after_the_children() -> None:
     assert value("C3", "2024-03", "parent_joined_after_child") == 0
     assert value("C1", "2024-07", "parent_joined_after_child") == 0
