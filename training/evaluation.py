@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.metrics import Metrics, PairedIntervals, bootstrap_ratio_intervals, evaluate
+from training.metrics import Metrics, PairedIntervals, evaluate, paired_bootstrap_intervals
 
 __all__ = ["RATIO_METRICS", "OracleGap", "oracle_gap", "true_risk_column"]
 
@@ -87,13 +87,14 @@ def oracle_gap(
         model=evaluate(y_known, model_scores, months, capacity=capacity, ece_bins=ece_bins),
         oracle=evaluate(y_known, risk[known], months, capacity=capacity, ece_bins=ece_bins),
         coverage=float(known.mean()),
-        intervals=bootstrap_ratio_intervals(
+        intervals=paired_bootstrap_intervals(
             y_known,
             model_scores,
             risk[known],
             months,
             joined["person_id"].to_numpy(dtype=str)[known],
             capacity=capacity,
+            compare="ratio",
         )
         if both_classes
         else None,

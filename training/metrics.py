@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,13 +19,12 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 __all__ = [
     "Metrics",
     "PairedIntervals",
-    "bootstrap_difference_intervals",
-    "bootstrap_ratio_intervals",
     "calibration_table",
     "evaluate",
     "evaluate_by",
     "expected_calibration_error",
     "flag_at_capacity",
+    "paired_bootstrap_intervals",
     "threshold_table",
 ]
 
@@ -216,7 +216,15 @@ def _weighted_auc(codes: np.ndarray, n_values: int, positive: np.ndarray, w: np.
     return float((pos * (below + 0.5 * neg)).sum() / denominator) if denominator else math.nan
 
 
-def _paired_resamples(
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return (math.nan, math.nan)
+    tail = (1 - level) / 2 * 100
+    return (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
+
+
+def paired_bootstrap_intervals(
     y: np.ndarray,
     first: np.ndarray,
     second: np.ndarray,
@@ -224,11 +232,13 @@ def _paired_resamples(
     clusters: np.ndarray,
     *,
     capacity: float,
-    resamples: int,
-    seed: int,
-) -> np.ndarray:
-    """ROC AUC and recall at capacity of both scores on each resample: shape (resamples, 4),
-    columns AUC first, AUC second, recall first, recall second.
+    compare: Literal["ratio", "difference"],
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> PairedIntervals:
+    """How precisely the test rows pin down first / second (a model against the true risk) or
+    first - second (a challenger against its champion) for ROC AUC and recall at capacity.
 
     A Poisson bootstrap over clusters (a child's months move together, as they are not
     independent rows): each cluster is drawn a Poisson(1) number of times, and both scores are
@@ -244,80 +254,16 @@ def _paired_resamples(
         hits = flag_at_capacity(scores, months, capacity) & positive
         ranked.append((codes, len(values), hits))
     rng = np.random.default_rng(seed)
-    out = np.full((resamples, 4), np.nan)
+    draws = np.full((resamples, 4), np.nan)
     for j in range(resamples):
         w = rng.poisson(1.0, n_clusters).astype(np.float64)[cluster_codes]
         found = w[positive].sum()
         for k, (codes, n_values, hits) in enumerate(ranked):
-            out[j, k] = _weighted_auc(codes, n_values, positive, w)
-            out[j, 2 + k] = w[hits].sum() / found if found > 0 else math.nan
-    return out
-
-
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return (math.nan, math.nan)
-    tail = (1 - level) / 2 * 100
-    return (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
-
-
-def bootstrap_ratio_intervals(
-    y: np.ndarray,
-    model_scores: np.ndarray,
-    reference_scores: np.ndarray,
-    months: np.ndarray,
-    clusters: np.ndarray,
-    *,
-    capacity: float,
-    resamples: int = 200,
-    level: float = 0.95,
-    seed: int = 0,
-) -> PairedIntervals:
-    """How precisely the test rows pin down model / reference for ROC AUC and recall."""
-    draws = _paired_resamples(
-        y,
-        model_scores,
-        reference_scores,
-        months,
-        clusters,
-        capacity=capacity,
-        resamples=resamples,
-        seed=seed,
-    )
+            draws[j, k] = _weighted_auc(codes, n_values, positive, w)
+            draws[j, 2 + k] = w[hits].sum() / found if found > 0 else math.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = draws[:, 0] / draws[:, 1]
-        recall = draws[:, 2] / draws[:, 3]
+        if compare == "ratio":
+            auc, recall = draws[:, 0] / draws[:, 1], draws[:, 2] / draws[:, 3]
+        else:
+            auc, recall = draws[:, 0] - draws[:, 1], draws[:, 2] - draws[:, 3]
     return PairedIntervals(level, resamples, _interval(auc, level), _interval(recall, level))
-
-
-def bootstrap_difference_intervals(
-    y: np.ndarray,
-    scores: np.ndarray,
-    other_scores: np.ndarray,
-    months: np.ndarray,
-    clusters: np.ndarray,
-    *,
-    capacity: float,
-    resamples: int = 200,
-    level: float = 0.95,
-    seed: int = 0,
-) -> PairedIntervals:
-    """How precisely the test rows pin down scores minus other_scores for ROC AUC and recall
-    (a challenger against its champion on the same rows)."""
-    draws = _paired_resamples(
-        y,
-        scores,
-        other_scores,
-        months,
-        clusters,
-        capacity=capacity,
-        resamples=resamples,
-        seed=seed,
-    )
-    return PairedIntervals(
-        level,
-        resamples,
-        _interval(draws[:, 0] - draws[:, 1], level),
-        _interval(draws[:, 2] - draws[:, 3], level),
-    )

@@ -48,11 +48,11 @@ from training.frame import TrainingFrame, TrainingFrameError
 from training.metrics import (
     Metrics,
     PairedIntervals,
-    bootstrap_difference_intervals,
     calibration_table,
     evaluate,
     evaluate_by,
     flag_at_capacity,
+    paired_bootstrap_intervals,
     threshold_table,
 )
 from training.reviews import (
@@ -745,13 +745,14 @@ def _compare_champion(
         y_test, p, months_test, capacity=config.capacity, ece_bins=config.calibration.ece_bins
     )
     difference = (
-        bootstrap_difference_intervals(
+        paired_bootstrap_intervals(
             y_test,
             p_test,
             p,
             months_test,
             frame.data["person_id"].iloc[test].to_numpy(dtype=str),
             capacity=config.capacity,
+            compare="difference",
         )
         if 0 < np.nansum(y_test) < len(y_test)
         else None

@@ -10,13 +10,12 @@ from sklearn.metrics import roc_auc_score
 
 from training.metrics import (
     _weighted_auc,
-    bootstrap_difference_intervals,
-    bootstrap_ratio_intervals,
     calibration_table,
     evaluate,
     evaluate_by,
     expected_calibration_error,
     flag_at_capacity,
+    paired_bootstrap_intervals,
     threshold_table,
 )
 
@@ -118,7 +117,9 @@ def test_weighted_auc_matches_sklearn_with_weights_and_ties() -> None:
 
 def test_a_model_equal_to_the_reference_has_a_ratio_of_exactly_one() -> None:
     y, _, risk, month, child = _separable(2_000, 6, 0.0, seed=1)
-    intervals = bootstrap_ratio_intervals(y, risk, risk, month, child, capacity=0.05)
+    intervals = paired_bootstrap_intervals(
+        y, risk, risk, month, child, capacity=0.05, compare="ratio"
+    )
     assert intervals.roc_auc == (1.0, 1.0)
     assert intervals.recall_at_capacity == (1.0, 1.0)
 
@@ -127,7 +128,9 @@ def test_the_interval_holds_the_ratio_and_narrows_with_more_children() -> None:
     widths = []
     for n_children in (2_000, 32_000):
         y, model, risk, month, child = _separable(n_children, 3, 1.0, seed=2)
-        intervals = bootstrap_ratio_intervals(y, model, risk, month, child, capacity=0.05)
+        intervals = paired_bootstrap_intervals(
+            y, model, risk, month, child, capacity=0.05, compare="ratio"
+        )
         point = roc_auc_score(y, model) / roc_auc_score(y, risk)
         low, high = intervals.roc_auc
         assert low < point < high
@@ -140,17 +143,25 @@ def test_a_childs_months_are_resampled_together() -> None:
     # The same children, six months each: treating each row as its own cluster pretends to
     # six times the information and gives a narrower interval than resampling children does.
     y, model, risk, month, child = _separable(2_000, 6, 1.0, seed=4)
-    by_child = bootstrap_ratio_intervals(y, model, risk, month, child, capacity=0.05)
-    by_row = bootstrap_ratio_intervals(y, model, risk, month, np.arange(len(y)), capacity=0.05)
+    by_child = paired_bootstrap_intervals(
+        y, model, risk, month, child, capacity=0.05, compare="ratio"
+    )
+    by_row = paired_bootstrap_intervals(
+        y, model, risk, month, np.arange(len(y)), capacity=0.05, compare="ratio"
+    )
     assert by_child.roc_auc[1] - by_child.roc_auc[0] > by_row.roc_auc[1] - by_row.roc_auc[0]
 
 
 def test_a_challenger_against_its_champion_on_the_same_children() -> None:
     y, model, risk, month, child = _separable(8_000, 3, 1.0, seed=5)
-    same = bootstrap_difference_intervals(y, model, model, month, child, capacity=0.05)
+    same = paired_bootstrap_intervals(
+        y, model, model, month, child, capacity=0.05, compare="difference"
+    )
     assert same.roc_auc == (0.0, 0.0) and same.recall_at_capacity == (0.0, 0.0)
     # The true risk against a noisy copy of it: better beyond noise, in AUC and in recall.
-    better = bootstrap_difference_intervals(y, risk, model, month, child, capacity=0.05)
+    better = paired_bootstrap_intervals(
+        y, risk, model, month, child, capacity=0.05, compare="difference"
+    )
     assert better.roc_auc[0] > 0
     point = roc_auc_score(y, risk) - roc_auc_score(y, model)
     assert better.roc_auc[0] < point < better.roc_auc[1]
