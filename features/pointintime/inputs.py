@@ -17,13 +17,11 @@ import pandas as pd
 from features.timeline.months import month_index, visible_from
 from features.timeline.population import AsOf, Population
 from features.timeline.records import LinkedRecords
-from features.timeline.residence import ADULT_AGE_MONTHS
 
 __all__ = [
     "FeatureGroup",
     "Inputs",
     "household_total",
-    "resident_minors",
     "siblings_mean",
     "siblings_total",
 ]
@@ -79,28 +77,17 @@ def household_total(as_of: AsOf, per_resident: np.ndarray, n_households: int) ->
     return totals[as_of.household] - values[as_of.resident_row]
 
 
-def resident_minors(as_of: AsOf, inputs: Inputs) -> np.ndarray:
-    """Which residents of `as_of.residents` are under 18: the siblings' side of a household."""
-    age = inputs.population.people.age(as_of.residents.person, as_of.month)
-    minors: np.ndarray = (age >= 0) & (age < ADULT_AGE_MONTHS)
-    return minors
+def siblings_total(as_of: AsOf, per_resident: np.ndarray, n_households: int) -> np.ndarray:
+    """For each child, the sum of `per_resident` over the household's other children."""
+    return household_total(as_of, np.where(as_of.resident_child, per_resident, 0.0), n_households)
 
 
-def siblings_total(
-    as_of: AsOf, per_resident: np.ndarray, minors: np.ndarray, n_households: int
-) -> np.ndarray:
-    """For each child, the sum of `per_resident` over the other residents under 18."""
-    return household_total(as_of, np.where(minors, per_resident, 0.0), n_households)
-
-
-def siblings_mean(
-    as_of: AsOf, per_resident: np.ndarray, minors: np.ndarray, n_households: int
-) -> np.ndarray:
-    """For each child, the mean of `per_resident` over the other residents under 18 that have a
-    value (NaN is no value); NaN when none has one."""
+def siblings_mean(as_of: AsOf, per_resident: np.ndarray, n_households: int) -> np.ndarray:
+    """For each child, the mean of `per_resident` over the household's other children that
+    have a value (NaN is no value); NaN when none has one."""
     values = np.asarray(per_resident, dtype=np.float64)
-    known = minors & ~np.isnan(values)
-    totals = siblings_total(as_of, np.where(known, values, 0.0), known, n_households)
+    known = as_of.resident_child & ~np.isnan(values)
+    totals = household_total(as_of, np.where(known, values, 0.0), n_households)
     counts = household_total(as_of, known.astype(np.float64), n_households)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)

@@ -18,7 +18,6 @@ import pandas as pd
 from features.pointintime.inputs import (
     FeatureGroup,
     Inputs,
-    resident_minors,
     siblings_mean,
     siblings_total,
 )
@@ -64,7 +63,7 @@ class InfantCheckup(FeatureGroup):
             "infant_checkups_due": self.checkups.count(as_of.person, as_of.month),
             "infant_checkups_missed": missed[own],
             "siblings_infant_checkups_missed": siblings_total(
-                as_of, missed, resident_minors(as_of, self.inputs), self.inputs.n_households
+                as_of, missed, self.inputs.n_households
             ),
         }
 
@@ -86,9 +85,7 @@ class Vaccination(FeatureGroup):
         return {
             "vaccinations_due": self.vaccinations.count(as_of.person, as_of.month),
             "vaccinations_missed": missed[own],
-            "siblings_vaccinations_missed": siblings_total(
-                as_of, missed, resident_minors(as_of, self.inputs), self.inputs.n_households
-            ),
+            "siblings_vaccinations_missed": siblings_total(as_of, missed, self.inputs.n_households),
         }
 
 
@@ -157,7 +154,7 @@ class Pregnancy(FeatureGroup):
         return {
             "pregnancy_notification_week": week[as_of.resident_row],
             "siblings_pregnancy_notification_week_mean": siblings_mean(
-                as_of, week, resident_minors(as_of, self.inputs), self.inputs.n_households
+                as_of, week, self.inputs.n_households
             ),
         }
 

@@ -10,7 +10,6 @@ from features.pointintime.growth_reference import obesity_degree, weight_z
 from features.pointintime.inputs import (
     FeatureGroup,
     Inputs,
-    resident_minors,
     siblings_mean,
     siblings_total,
 )
@@ -71,16 +70,13 @@ class Attendance(FeatureGroup):
         pupils = np.flatnonzero(self.panel.rows_of(residents) >= 0)
         columns = self._pupils(residents[pupils], as_of.month)
         own = as_of.resident_row
-        minors = resident_minors(as_of, self.inputs)
         out = {}
         for name, values in columns.items():
             full = np.full(len(residents), np.nan)
             full[pupils] = values
             out[name] = full[own]
             if name in _SIBLING_COLUMNS:
-                out[f"siblings_{name}_mean"] = siblings_mean(
-                    as_of, full, minors, self.inputs.n_households
-                )
+                out[f"siblings_{name}_mean"] = siblings_mean(as_of, full, self.inputs.n_households)
         return out
 
     def _pupils(self, person: np.ndarray, month: int) -> dict[str, np.ndarray]:
@@ -184,9 +180,7 @@ class HealthCheck(FeatureGroup):
             "weight_for_age_z": z[own],
             "obesity_degree_pct": obesity_degree(weight, height, age_years, female)[own],
             "weight_change_kg_per_year": change[own],
-            "siblings_weight_for_age_z_mean": siblings_mean(
-                as_of, z, resident_minors(as_of, self.inputs), self.inputs.n_households
-            ),
+            "siblings_weight_for_age_z_mean": siblings_mean(as_of, z, self.inputs.n_households),
         }
 
 
@@ -231,11 +225,10 @@ class YoungCarer(FeatureGroup):
 
     def at(self, as_of: AsOf) -> dict[str, np.ndarray]:
         found = (self.identified.count(as_of.residents.person, as_of.month) > 0).astype(np.float64)
-        minors = resident_minors(as_of, self.inputs)
         return {
             "young_carer_identified": found[as_of.resident_row],
             # A household that needs one child's care often needs the others' too.
             "siblings_young_carer_identified": siblings_total(
-                as_of, found, minors, self.inputs.n_households
+                as_of, found, self.inputs.n_households
             ),
         }

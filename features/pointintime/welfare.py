@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.pointintime.inputs import FeatureGroup, Inputs, resident_minors, siblings_total
+from features.pointintime.inputs import FeatureGroup, Inputs, siblings_total
 from features.timeline.events import Events, Spells
 from features.timeline.population import AsOf
 
@@ -74,14 +74,13 @@ class Consultation(FeatureGroup):
         recent = self.events.count(residents, month, within=12)
         substantiated = self.events.total(residents, month, "substantiated")
         own = as_of.resident_row
-        minors = resident_minors(as_of, self.inputs)
         n = self.inputs.n_households
         return {
             "consultations_total": total[own],
             "consultations_12m": recent[own],
             "abuse_substantiated_total": substantiated[own],
-            "siblings_consultations_12m": siblings_total(as_of, recent, minors, n),
-            "siblings_abuse_substantiated_total": siblings_total(as_of, substantiated, minors, n),
+            "siblings_consultations_12m": siblings_total(as_of, recent, n),
+            "siblings_abuse_substantiated_total": siblings_total(as_of, substantiated, n),
         }
 
 
@@ -101,11 +100,10 @@ class ChildProtection(FeatureGroup):
         active = self.spells.active(residents, month).astype(np.float64)
         ever = self.spells.ever(residents, month).astype(np.float64)
         own = as_of.resident_row
-        minors = resident_minors(as_of, self.inputs)
         n = self.inputs.n_households
         return {
             "child_protection_current": active[own],
             "child_protection_ever": ever[own],
-            "siblings_child_protection_current": siblings_total(as_of, active, minors, n),
-            "siblings_child_protection_ever": siblings_total(as_of, ever, minors, n),
+            "siblings_child_protection_current": siblings_total(as_of, active, n),
+            "siblings_child_protection_ever": siblings_total(as_of, ever, n),
         }

@@ -45,6 +45,8 @@ class AsOf:
     residents: Snapshot
     # Position of each child among `residents` (to subtract a child's own share of a household).
     resident_row: np.ndarray
+    # Which residents are children of the frame (a child's siblings are the others of these).
+    resident_child: np.ndarray
 
     def __len__(self) -> int:
         return len(self.person)
@@ -73,6 +75,7 @@ class Population:
             relationship=residents.relationship[child],
             residents=residents,
             resident_row=np.nonzero(child)[0],
+            resident_child=child,
         )
 
     @property
