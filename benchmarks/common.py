@@ -83,3 +83,10 @@ def append_results(title: str, lines: list[str], module: str) -> None:
 
 def mimamori() -> str:
     return str(Path(sys.executable).parent / "mimamori")
+
+
+def interval_text(bounds: tuple[float, float] | list[float] | None) -> str:
+    """' (low-high)' after a ratio in a table, or nothing when there is no interval."""
+    if not bounds or bounds[0] != bounds[0]:  # NaN: the bootstrap had nothing to resample
+        return ""
+    return f" ({bounds[0]:.3f}-{bounds[1]:.3f})"

@@ -35,7 +35,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import append_results
+from benchmarks.common import append_results, interval_text
 from benchmarks.training import ORACLE_FILE, database_url
 
 # (num_leaves, max_depth, trees): the configured size first, then larger ones.
@@ -182,12 +182,6 @@ def _measure(data_dir: str, hardships: list[str] | None, budgets: bool) -> dict[
     return {"results": results, "capacity": config.capacity, "bars": config.bars.model_dump()}
 
 
-def _interval(bounds: Any) -> str:
-    if not bounds or math.isnan(bounds[0]):
-        return ""
-    return f" ({bounds[0]:.3f}-{bounds[1]:.3f})"
-
-
 def tables(run: dict[str, Any]) -> list[str]:
     bars, percent = run["bars"], f"{run['capacity'] * 100:g} %"
     lines = [
@@ -210,9 +204,10 @@ def tables(run: dict[str, Any]) -> list[str]:
             )
             lines.append(
                 f"| {name} | {estimator} | {c['model_auc']:.3f} | {c['oracle_auc']:.3f} "
-                f"| {c['model_auc'] / c['oracle_auc']:.3f}{_interval(c.get('auc_ratio_interval'))} "
+                f"| {c['model_auc'] / c['oracle_auc']:.3f}"
+                f"{interval_text(c.get('auc_ratio_interval'))} "
                 f"| {c['model_recall']:.3f} | {c['oracle_recall']:.3f} "
-                f"| {recall_ratio:.3f}{_interval(c.get('recall_ratio_interval'))} |"
+                f"| {recall_ratio:.3f}{interval_text(c.get('recall_ratio_interval'))} |"
             )
     lines += [
         "",

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from benchmarks.common import append_results, mimamori
+from benchmarks.common import append_results, interval_text, mimamori
 from benchmarks.linkage import truth_of
 
 ORACLE_FILE: Final = "bench-training-true-risk.parquet"
@@ -212,14 +212,6 @@ def _prepare(profile: str, children: int | None, data_dir: Path | None) -> Path:
     return target
 
 
-def _interval(result: dict[str, Any], metric: str) -> str:
-    intervals = result.get("intervals")
-    if not intervals:
-        return ""
-    low, high = intervals[metric]
-    return "" if math.isnan(low) else f" ({low:.3f}-{high:.3f})"
-
-
 def _mark(passed: bool | None) -> str:
     return "n/a" if passed is None else ("pass" if passed else "**fail**")
 
@@ -262,12 +254,14 @@ def table(run: dict[str, Any], coverage: Coverage, profile: str) -> list[str]:
             if oracle["recall_at_capacity"]
             else math.nan
         )
+        intervals = result.get("intervals") or {}
         lines.append(
             f"| {name} | {int(full['n']):,} ({result['coverage']:.1%}) "
             f"| {int(model['positives']):,} | {model['roc_auc']:.3f} | {oracle['roc_auc']:.3f} "
-            f"| {auc_ratio:.3f}{_interval(result, 'roc_auc')} "
+            f"| {auc_ratio:.3f}{interval_text(intervals.get('roc_auc'))} "
             f"| {model['recall_at_capacity']:.3f} | {oracle['recall_at_capacity']:.3f} "
-            f"| {recall_ratio:.3f}{_interval(result, 'recall_at_capacity')} | {full['ece']:.4f} "
+            f"| {recall_ratio:.3f}{interval_text(intervals.get('recall_at_capacity'))} "
+            f"| {full['ece']:.4f} "
             f"| {_mark(result['bars']['roc_auc_ratio'])} | {_mark(result['bars']['recall_ratio'])} "
             f"| {_mark(result['bars']['ece'])} | {result['seconds']:.0f} |"
         )
